@@ -1,0 +1,37 @@
+"""A learned lossy image codec: hierarchical-VAE transform coding with ANS.
+
+Quick start::
+
+    import codec
+    model = codec.load()                      # default shipped model
+    data = model.compress(image, quality=4)   # PIL.Image or uint8 array -> bytes
+    image = model.decompress(data)            # -> PIL.Image
+    coarse = model.decompress(data, layers=1) # progressive: top layer only
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from .api import DEFAULT_QUALITY, Codec, Estimate, LayerEstimate, load
+from .config import ModelConfig
+from .errors import CodecError, CodecWarning, FormatError
+
+__all__ = ["Codec", "CodecError", "CodecWarning", "Estimate", "FormatError", "LayerEstimate",
+           "ModelConfig", "compress", "decompress", "load"]
+
+
+@lru_cache(maxsize=4)
+def _cached(name: str | None) -> Codec:
+    return load(name)
+
+
+def compress(image, quality: float = DEFAULT_QUALITY, model: str | None = None) -> bytes:
+    """Compress with a shipped model (default model unless ``model`` names one)."""
+    return _cached(model).compress(image, quality)
+
+
+def decompress(data: bytes, layers: int | None = None) -> "Image.Image":  # noqa: F821
+    """Decompress with the shipped model named in the file's header."""
+    from .container import parse
+
+    return _cached(parse(data).header.model_name).decompress(data, layers)

@@ -1,0 +1,182 @@
+"""The Python API: a loaded model that compresses images to bytes and back.
+
+::
+
+    image ──prepare──> (H, W, 3) uint8 ──pad──> LatentCoder.encode ──> symbols per layer
+          ──TableCoder.encode──> one ANS stream per layer ──container.serialize──> bytes
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import container
+from .checkpoints import load_release, weights_digest
+from .config import ModelConfig
+from .errors import CodecError, FormatError
+from .images import prepare, to_image, to_tensor
+from .latent_codec import LatentCoder
+from .model import HierarchicalVAE
+
+DEFAULT_QUALITY = 4.0
+
+
+@dataclass(frozen=True)
+class LayerEstimate:
+    """Estimated rate of one latent layer (decode order, top first)."""
+
+    bits: float
+    bpp: float
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The model's rate estimate for one image: the information content of its symbols
+    under the coding tables. The file is larger by the header, chunk framing (8 bytes a
+    layer) and the ANS coder's overhead (well under 0.5%)."""
+
+    width: int
+    height: int
+    quality: float
+    layers: tuple[LayerEstimate, ...]
+
+    @property
+    def bits(self) -> float:
+        return sum(layer.bits for layer in self.layers)
+
+    @property
+    def bpp(self) -> float:
+        return self.bits / (self.width * self.height)
+
+
+class Codec:
+    """A model ready to code. Build with :func:`codec.load` or :meth:`Codec.from_model`."""
+
+    def __init__(self, model: HierarchicalVAE, name: str):
+        self.name = name
+        self.config: ModelConfig = model.config
+        self.digest = weights_digest(model)[:8]
+        self._coder = LatentCoder(model)
+
+    @classmethod
+    def from_model(cls, model: HierarchicalVAE, name: str | None = None) -> "Codec":
+        return cls(model, name or model.config.name)
+
+    @classmethod
+    def random(cls, config: ModelConfig | None = None, seed: int = 0) -> "Codec":
+        """A randomly initialised model (tests, smoke runs)."""
+        torch.manual_seed(seed)
+        return cls(HierarchicalVAE(config or ModelConfig()), (config or ModelConfig()).name)
+
+    @property
+    def num_layers(self) -> int:
+        return self.config.num_layers
+
+    @property
+    def num_qualities(self) -> int:
+        return self.config.num_qualities
+
+    def __repr__(self) -> str:
+        return f"Codec({self.name!r}, layers={self.num_layers}, qualities=1..{self.num_qualities})"
+
+    # -- helpers -------------------------------------------------------------------------
+    def _quality_milli(self, quality: float) -> int:
+        try:
+            q = float(quality)
+        except (TypeError, ValueError):
+            raise CodecError(f"quality must be a number, got {quality!r}") from None
+        if not (math.isfinite(q) and 1 <= q <= self.num_qualities):
+            raise CodecError(f"quality must be in [1, {self.num_qualities}], got {quality}")
+        return int(round(q * 1000))
+
+    def _encode(self, images: list, quality: float):
+        milli = self._quality_milli(quality)
+        prepared = [prepare(im) for im in images]
+        shapes = {p.pixels.shape for p in prepared}
+        if len(shapes) != 1:
+            raise CodecError("images coded in one batch must have the same size")
+        h, w = prepared[0].pixels.shape[:2]
+        x = to_tensor([p.pixels for p in prepared], self.config.pad_multiple)
+        layers = self._coder.encode(x, milli / 1000)
+        return prepared, layers, milli, w, h
+
+    # -- public API ------------------------------------------------------------------------
+    def compress(self, image, quality: float = DEFAULT_QUALITY) -> bytes:
+        """Compress one image.
+
+        Args:
+            image: PIL.Image (any common mode, see :mod:`codec.images`) or uint8 array
+                (H, W), (H, W, 1|3|4).
+            quality: float in [1, num_qualities]; higher is more bits and higher PSNR.
+        Returns:
+            the ``.hvc`` file as bytes.
+        """
+        return self.compress_batch([image], quality)[0]
+
+    def compress_batch(self, images: list, quality: float = DEFAULT_QUALITY) -> list[bytes]:
+        """Compress same-size images in one pass of the network -> one file each."""
+        prepared, layers, milli, w, h = self._encode(list(images), quality)
+        files = []
+        for p, streams in zip(prepared, self._coder.encode_streams(layers)):
+            header = container.Header(w, h, p.mode, self.num_layers, milli, self.name, self.digest)
+            files.append(container.serialize(header, streams))
+        return files
+
+    def estimate(self, image, quality: float = DEFAULT_QUALITY) -> Estimate:
+        """Per-layer estimated bits of ``image`` without writing a file."""
+        _, layers, milli, w, h = self._encode([image], quality)
+        bits = self._coder.layer_bits(layers)[0]
+        return Estimate(w, h, milli / 1000,
+                        tuple(LayerEstimate(float(b), float(b) / (w * h)) for b in bits))
+
+    def check_file(self, parsed: container.Container) -> None:
+        hd = parsed.header
+        if hd.model_name != self.name or hd.weights_digest != self.digest:
+            raise FormatError(f"file was made by model {hd.model_name!r} ({hd.weights_digest.hex()}), "
+                              f"not by the loaded {self.name!r} ({self.digest.hex()})")
+        if hd.num_layers != self.num_layers:
+            raise FormatError(f"file has {hd.num_layers} layers, model {self.name!r} has {self.num_layers}")
+        if hd.quality_milli > self.num_qualities * 1000:
+            raise FormatError(f"file quality {hd.quality} is outside this model's range")
+
+    def _parse(self, data: bytes, layers: int | None):
+        parsed = container.parse(data)
+        self.check_file(parsed)
+        streams = list(parsed.chunks)
+        if layers is not None:
+            if not isinstance(layers, (int, np.integer)) or not 1 <= layers <= self.num_layers:
+                raise CodecError(f"layers must be an integer in 1..{self.num_layers}, got {layers!r}")
+            streams = streams[:layers]
+        hd = parsed.header
+        pad = self.config.pad_multiple
+        padded = (hd.height + (-hd.height % pad), hd.width + (-hd.width % pad))
+        return hd, streams, padded
+
+    def decode_symbols(self, data: bytes):
+        """The per-layer symbols and table ids a decoder derives from ``data``
+        (:class:`codec.latent_codec.LayerSymbols`, top first); for determinism checks."""
+        hd, streams, (H, W) = self._parse(data, None)
+        return self._coder.decode_symbols([streams], H, W, hd.quality)
+
+    def decompress(self, data: bytes, layers: int | None = None) -> Image.Image:
+        """Decode a file (or a prefix of its layers) to a PIL.Image in the original mode.
+
+        Args:
+            data: an ``.hvc`` file, possibly cut after its k-th layer chunk.
+            layers: decode only the top ``layers`` layers (default: all present).
+        Raises:
+            FormatError: the file is malformed, corrupted or made by another model.
+        """
+        hd, streams, (H, W) = self._parse(data, layers)
+        x_hat = self._coder.decode([streams], H, W, hd.quality)
+        return to_image(x_hat[0], hd.width, hd.height, hd.mode)
+
+
+def load(name: str | None = None) -> Codec:
+    """Load a shipped model by name (default: the default model of checkpoints/MANIFEST.json)."""
+    name, model = load_release(name)
+    return Codec(model, name)

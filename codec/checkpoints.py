@@ -1,0 +1,108 @@
+"""Shipped weights: release files in ``checkpoints/`` and their ``MANIFEST.json``.
+
+A release file is a safetensors file whose metadata holds the model config (JSON), so a
+checkpoint loads without knowing its shape beforehand; no pickle is involved. The
+manifest records each file's sha256, verified on every load, and the default model::
+
+    {"default": "hvae-v1",
+     "models": {"hvae-v1": {"file": "hvae-v1.safetensors", "sha256": "...", "description": "..."}}}
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from .config import ModelConfig
+from .errors import CodecError
+from .model import HierarchicalVAE
+
+MANIFEST = "MANIFEST.json"
+
+
+def checkpoint_dir() -> Path:
+    """``$CODEC_CHECKPOINTS`` if set, else the repository's ``checkpoints/``."""
+    env = os.environ.get("CODEC_CHECKPOINTS")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def read_manifest(folder: Path | None = None) -> dict:
+    path = (folder or checkpoint_dir()) / MANIFEST
+    if not path.exists():
+        return {"default": None, "models": {}}
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise CodecError(f"{path} is not valid JSON: {e}") from None
+    manifest.setdefault("models", {})
+    manifest.setdefault("default", None)
+    return manifest
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def weights_digest(model: HierarchicalVAE) -> bytes:
+    """sha256 of the float32 weights, by sorted name: identifies a model in file headers."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().to(torch.float32).contiguous().cpu()
+        h.update(name.encode() + str(tuple(t.shape)).encode())
+        h.update(t.numpy().astype("<f4").tobytes())
+    return h.digest()
+
+
+def load_release(name: str | None = None, folder: Path | None = None) -> tuple[str, HierarchicalVAE]:
+    """Load a shipped model by name (default: the manifest's default) -> (name, model)."""
+    folder = folder or checkpoint_dir()
+    manifest = read_manifest(folder)
+    name = name or manifest["default"]
+    if not name:
+        raise CodecError(f"no model is installed in {folder} (see README: codec train / codec export)")
+    entry = manifest["models"].get(name)
+    if entry is None:
+        known = ", ".join(sorted(manifest["models"])) or "none"
+        raise CodecError(f"unknown model {name!r} (installed: {known})")
+    path = folder / entry["file"]
+    if not path.exists():
+        raise CodecError(f"model file {path} is missing")
+    if sha256_file(path) != entry["sha256"]:
+        raise CodecError(f"model file {path} does not match the sha256 in {MANIFEST}")
+    with safe_open(str(path), framework="pt") as f:
+        config = ModelConfig.from_json(f.metadata()["config"])
+        state = {k: f.get_tensor(k).float() for k in f.keys()}
+    model = HierarchicalVAE(config)
+    model.load_state_dict(state)
+    return name, model.eval()
+
+
+def export_release(model: HierarchicalVAE, name: str, folder: Path | None = None,
+                   half: bool = True, description: str = "", make_default: bool = False) -> Path:
+    """Write ``name.safetensors`` (config in the metadata) and its manifest entry."""
+    folder = folder or checkpoint_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    dtype = torch.float16 if half else torch.float32
+    state = {k: v.detach().to(dtype).contiguous().cpu() for k, v in model.state_dict().items()}
+    config = ModelConfig(**{**json.loads(model.config.to_json()), "name": name})
+    path = folder / f"{name}.safetensors"
+    tmp = path.with_suffix(".tmp")
+    save_file(state, str(tmp), metadata={"config": config.to_json(), "format": "hvc-weights-1"})
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+    manifest = read_manifest(folder)
+    manifest["models"][name] = {"file": path.name, "sha256": sha256_file(path),
+                                "dtype": str(dtype).replace("torch.", ""), "description": description}
+    if make_default or not manifest["default"]:
+        manifest["default"] = name
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return path

@@ -1,0 +1,309 @@
+"""Command line: ``codec compress|decompress|info|models|train|export``.
+
+Exit codes: 0 ok, 1 usage error, 2 bad input or corrupt file, 3 internal error.
+Errors are one line on stderr. Outputs are written to a temporary file in the target
+folder and renamed into place, so a failure leaves nothing half-written, and an
+existing file is never replaced without ``--force``.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+from .errors import CodecError, CodecWarning
+
+SUFFIX = ".hvc"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"}
+EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse would exit 2, which here means bad input
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="codec", description="Learned lossy image codec (hierarchical VAE + ANS).")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    c = sub.add_parser("compress", help="image(s) -> .hvc")
+    c.add_argument("inputs", nargs="+", help="image files or folders; '-' reads stdin")
+    c.add_argument("-o", "--output", help="output file, folder (several inputs) or '-' for stdout")
+    c.add_argument("-q", "--quality", type=float, default=None, help="quality in [1, Q] (default 4)")
+    c.add_argument("--model", default=None, help="model name (see `codec models`)")
+    c.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
+
+    d = sub.add_parser("decompress", help=".hvc -> PNG (or any format by the output's suffix)")
+    d.add_argument("inputs", nargs="+", help=".hvc files or folders; '-' reads stdin")
+    d.add_argument("-o", "--output", help="output file, folder (several inputs) or '-' for stdout")
+    d.add_argument("--layers", type=int, default=None, help="decode only the top K layers")
+    d.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
+
+    i = sub.add_parser("info", help="header, per-layer bytes and bpp of .hvc files")
+    i.add_argument("inputs", nargs="+")
+
+    sub.add_parser("models", help="list installed models")
+
+    sub.add_parser("train", help="train a model (see `codec train --help`)", add_help=False)
+
+    e = sub.add_parser("export", help="training checkpoint -> release file in checkpoints/")
+    e.add_argument("checkpoint", help="run folder or checkpoint.pt")
+    e.add_argument("--name", required=True)
+    e.add_argument("--float32", action="store_true", help="keep float32 (default: float16)")
+    e.add_argument("--default", action="store_true", help="make it the default model")
+    e.add_argument("--description", default="")
+    return p
+
+
+# -- file plumbing ------------------------------------------------------------------------
+def _read(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    return Path(path).read_bytes()
+
+
+def _write(path: str, data: bytes, force: bool) -> None:
+    if path == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    target = Path(path)
+    if target.exists() and not force:
+        raise CodecError(f"{target} exists (use --force to overwrite)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _expand(inputs: list[str], suffixes: set[str]) -> list[str]:
+    files = []
+    for name in inputs:
+        p = Path(name)
+        if name != "-" and p.is_dir():
+            found = sorted(str(f) for f in p.iterdir() if f.suffix.lower() in suffixes)
+            if not found:
+                raise CodecError(f"no matching files in folder {p}")
+            files += found
+        else:
+            files.append(name)
+    return files
+
+
+def _outputs(files: list[str], output: str | None, default_suffix) -> list[str]:
+    if len(files) == 1:
+        if output:
+            return [output]
+        if files[0] == "-":
+            return ["-"]
+        return [default_suffix(files[0])]
+    if output == "-":
+        raise UsageError("several inputs cannot all go to stdout")
+    if output:
+        return [str(Path(output) / Path(default_suffix(f)).name) for f in files]
+    return [default_suffix(f) for f in files]
+
+
+def _each(files, outputs, work) -> int:
+    """Run ``work(in, out)`` on each pair with a progress bar; report errors, keep going."""
+    status = EXIT_OK
+    bar = None
+    if len(files) > 1:
+        from tqdm import tqdm
+        bar = tqdm(total=len(files), unit="file", file=sys.stderr)
+    for src, dst in zip(files, outputs):
+        try:
+            work(src, dst)
+        except (CodecError, OSError) as e:
+            _error(f"{src}: {_describe(e)}")
+            status = EXIT_INPUT
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return status
+
+
+# -- commands -------------------------------------------------------------------------------
+def _load_image(src: str):
+    from PIL import Image, UnidentifiedImageError
+
+    data = _read(src)
+    try:
+        im = Image.open(io.BytesIO(data))
+        im.load()
+        return im
+    except UnidentifiedImageError:
+        raise CodecError("not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise CodecError(f"cannot decode image: {e}") from None
+
+
+def cmd_compress(args) -> int:
+    import codec
+
+    model = codec.load(args.model)
+    quality = codec.DEFAULT_QUALITY if args.quality is None else args.quality
+    files = _expand(args.inputs, IMAGE_SUFFIXES)
+    outputs = _outputs(files, args.output, lambda f: str(Path(f).with_suffix(SUFFIX)))
+
+    def work(src, dst):
+        if dst != "-" and Path(dst).exists() and not args.force:
+            raise CodecError(f"{dst} exists (use --force to overwrite)")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CodecWarning)
+            data = model.compress(_load_image(src), quality)
+        for w in caught:
+            print(f"codec: warning: {src}: {w.message}", file=sys.stderr)
+        _write(dst, data, args.force)
+
+    return _each(files, outputs, work)
+
+
+def _decoded_name(f: str) -> str:
+    p = Path(f)
+    return str(p.with_suffix(".png") if p.suffix == SUFFIX else p.with_name(p.name + ".png"))
+
+
+def cmd_decompress(args) -> int:
+    import codec
+
+    files = _expand(args.inputs, {SUFFIX})
+    outputs = _outputs(files, args.output, _decoded_name)
+
+    def work(src, dst):
+        if dst != "-" and Path(dst).exists() and not args.force:
+            raise CodecError(f"{dst} exists (use --force to overwrite)")
+        image = codec.decompress(_read(src), layers=args.layers)
+        fmt = "PNG" if dst == "-" or Path(dst).suffix.lower() in ("", ".png", SUFFIX) else None
+        buf = io.BytesIO()
+        try:
+            image.save(buf, format=fmt or _image_format(dst))
+        except (KeyError, ValueError, OSError) as e:
+            raise CodecError(f"cannot write {dst}: {e}") from None
+        _write(dst, buf.getvalue(), args.force)
+
+    return _each(files, outputs, work)
+
+
+def _image_format(path: str) -> str:
+    from PIL import Image
+
+    ext = Path(path).suffix.lower()
+    fmt = Image.registered_extensions().get(ext)
+    if fmt is None:
+        raise CodecError(f"unknown image format for {path}")
+    return fmt
+
+
+def cmd_info(args) -> int:
+    from .container import parse
+
+    def work(src, _):
+        data = _read(src)
+        c = parse(data)
+        h = c.header
+        pixels = h.width * h.height
+        print(f"{src}: {h.width}x{h.height} {h.mode}, model {h.model_name} ({h.weights_digest.hex()}), "
+              f"quality {h.quality:g}, {len(c.chunks)}/{h.num_layers} layers, "
+              f"{len(data)} bytes, {8 * len(data) / pixels:.4f} bpp")
+        print(f"  header {c.header_size} bytes")
+        for k, size in enumerate(c.chunk_sizes):
+            print(f"  layer {k + 1}: {size} bytes, {8 * size / pixels:.4f} bpp")
+
+    return _each(args.inputs, args.inputs, work)
+
+
+def cmd_models(args) -> int:
+    from .checkpoints import checkpoint_dir, read_manifest
+
+    manifest = read_manifest()
+    if not manifest["models"]:
+        print(f"no models installed in {checkpoint_dir()}")
+        return EXIT_OK
+    for name, entry in sorted(manifest["models"].items()):
+        mark = "*" if name == manifest["default"] else " "
+        print(f"{mark} {name}  {entry['file']}  {entry.get('description', '')}")
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    import torch
+
+    from .checkpoints import export_release
+    from .config import ModelConfig
+    from .model import HierarchicalVAE
+
+    path = Path(args.checkpoint)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    model = HierarchicalVAE(ModelConfig.from_json(ckpt["config"]))
+    model.load_state_dict(ckpt["model"])
+    out = export_release(model, args.name, half=not args.float32,
+                         description=args.description or f"step {ckpt['step']}", make_default=args.default)
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+COMMANDS = {"compress": cmd_compress, "decompress": cmd_decompress, "info": cmd_info,
+            "models": cmd_models, "export": cmd_export}
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, FileNotFoundError):
+        return f"no such file: {e.filename}"
+    if isinstance(e, IsADirectoryError):
+        return f"is a folder: {e.filename}"
+    if isinstance(e, PermissionError):
+        return f"permission denied: {e.filename}"
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    return str(e)
+
+
+def _error(message: str) -> None:
+    print(f"codec: error: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "train":
+        from .train import main as train_main
+
+        return train_main(argv[1:])
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UsageError as e:
+        _error(f"{e} (see codec --help)")
+        return EXIT_USAGE
+    except SystemExit as e:  # --help
+        return int(e.code or 0)
+    except (CodecError, OSError) as e:
+        _error(_describe(e))
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except Exception as e:  # a bug: still one line, no traceback
+        _error(f"internal error: {type(e).__name__}: {e}")
+        return EXIT_INTERNAL
+
+
+def entry_point() -> None:
+    sys.exit(main())

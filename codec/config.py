@@ -1,0 +1,79 @@
+"""Architecture description of a hierarchical VAE codec.
+
+A :class:`ModelConfig` is stored inside every checkpoint, so a checkpoint can be
+loaded without knowing its shape beforehand.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+# CompressAI's lambda ladder (MSE on [0, 1] images, loss = lmbda * 255^2 * MSE + bpp).
+DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of a :class:`codec.model.HierarchicalVAE`.
+
+    Layers are listed in decode order: index 0 is the top (coarsest) layer with the
+    factorized prior, the last index is the finest layer, at stride ``base_stride``.
+    Layer ``k`` lives at stride ``base_stride * 2 ** (L - 1 - k)``.
+
+    Attributes:
+        image_channels: width of the full-resolution convolutions (strides 2 to 8).
+        channels: width of the latent-resolution trunk (strides 16 and coarser).
+        latent_channels: latent channels per layer, top first.
+        base_stride: stride of the finest latent layer (a power of two, >= 2).
+        lambdas: rate-distortion weights of the quality anchors; quality ``q`` in
+            ``[1, len(lambdas)]`` interpolates between anchors.
+    """
+
+    name: str = "hvae"
+    image_channels: int = 64
+    channels: int = 96
+    latent_channels: tuple[int, ...] = (16, 32, 96)
+    base_stride: int = 16
+    lambdas: tuple[float, ...] = DEFAULT_LAMBDAS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "latent_channels", tuple(int(c) for c in self.latent_channels))
+        object.__setattr__(self, "lambdas", tuple(float(v) for v in self.lambdas))
+        if len(self.latent_channels) < 1:
+            raise ValueError("a model needs at least one latent layer")
+        if self.base_stride < 2 or self.base_stride & (self.base_stride - 1):
+            raise ValueError("base_stride must be a power of two >= 2")
+        if any(a >= b for a, b in zip(self.lambdas, self.lambdas[1:])):
+            raise ValueError("lambdas must be strictly increasing")
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.latent_channels)
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        """Stride of each layer, top first, e.g. (64, 32, 16)."""
+        L = self.num_layers
+        return tuple(self.base_stride * 2 ** (L - 1 - k) for k in range(L))
+
+    @property
+    def pad_multiple(self) -> int:
+        """Images are padded to a multiple of the top layer's stride."""
+        return self.strides[0]
+
+    @property
+    def num_qualities(self) -> int:
+        return len(self.lambdas)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelConfig":
+        data = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown config fields: {sorted(unknown)}")
+        return cls(**data)

@@ -1,0 +1,136 @@
+"""From images to per-layer symbols and back: the model's top-down pass at coding time.
+
+Encoder and decoder run the *same* loop (:meth:`LatentCoder._top_down`); they differ
+only in where a layer's symbols come from (the posterior, rounded, or the ANS stream).
+The top-down modules run in float64 on a private copy of the model and their outputs
+are snapped (:mod:`codec.entropy_params`), so both sides derive identical table ids.
+The full-resolution transforms ``g_a`` and ``g_s`` run in float32: they do not decide
+any probability.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .ans import TableCoder
+from .entropy_params import factorized_coder, gaussian_coder, scale_index, snap_mu
+from .model import HierarchicalVAE
+
+
+@dataclass(frozen=True)
+class LayerSymbols:
+    """Symbols of one layer for a batch: values and table ids, both (N, C, h, w) int64."""
+
+    values: np.ndarray
+    table_ids: np.ndarray
+
+
+# (layer k, table ids (N, C, h, w), top-down context) -> symbol values (N, C, h, w)
+SymbolSource = Callable[[int, np.ndarray, dict], np.ndarray]
+
+
+class LatentCoder:
+    """Wraps a trained model for coding; tables are built here, once."""
+
+    def __init__(self, model: HierarchicalVAE):
+        self.model = model.float().eval()
+        self.top_down_model = copy.deepcopy(model).double().eval()
+        self.config = model.config
+        with torch.no_grad():
+            self.coders: list[TableCoder] = [factorized_coder(self.top_down_model.top_density)]
+        self.coders += [gaussian_coder()] * (self.config.num_layers - 1)
+
+    # -- the shared loop ----------------------------------------------------------------
+    @torch.no_grad()
+    def _top_down(self, batch: int, height: int, width: int, quality: float,
+                  source: SymbolSource) -> tuple[torch.Tensor, list[LayerSymbols]]:
+        m = self.top_down_model
+        strides, Ms = self.config.strides, self.config.latent_channels
+        q = torch.full((batch,), quality, dtype=torch.float64)
+        h, w = height // strides[0], width // strides[0]
+        ids = np.broadcast_to(np.arange(Ms[0]).reshape(1, -1, 1, 1), (batch, Ms[0], h, w)).copy()
+        values = source(0, ids, {})
+        layers = [LayerSymbols(values, ids)]
+        t = m.top_expand(torch.from_numpy(values).double())
+        for k in range(1, self.config.num_layers):
+            t = m.up[k - 1](t)
+            mu, sigma = m.prior_params(k, t)
+            mu = snap_mu(mu)
+            step = m.log_step(k, q).exp()
+            ids = scale_index(sigma / step).numpy()
+            values = source(k, ids, {"t": t, "mu": mu, "step": step})
+            layers.append(LayerSymbols(values, ids))
+            t = m.merge[k - 1](t, mu + torch.from_numpy(values).double() * step)
+        return t, layers
+
+    def _synthesize(self, t: torch.Tensor) -> torch.Tensor:
+        return self.model.g_s(t.float()).clamp_(0, 1)
+
+    # -- encoder ------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor, quality: float) -> list[LayerSymbols]:
+        """x: (N, 3, H, W) float32 in [0, 1], H and W multiples of the top stride."""
+        feats = [f.double() for f in self.model.bottom_up(x)]
+        m = self.top_down_model
+
+        def posterior_symbols(k: int, ids: np.ndarray, ctx: dict) -> np.ndarray:
+            if k == 0:
+                v = torch.round(m.top_post(feats[0]))
+            else:
+                y = m.posterior(k, feats[k], ctx["t"])
+                v = torch.round((y - ctx["mu"]) / ctx["step"])
+            v = v.numpy().astype(np.int64)
+            return self.coders[k].clamp(v, ids).reshape(v.shape)
+
+        _, layers = self._top_down(x.shape[0], x.shape[2], x.shape[3], quality, posterior_symbols)
+        return layers
+
+    # -- decoder ------------------------------------------------------------------------
+    @torch.no_grad()
+    def decode(self, streams: list[list[bytes]], height: int, width: int,
+               quality: float) -> torch.Tensor:
+        """streams[n][k]: layer k of image n, for a prefix of layers (absent layers are
+        decoded as their prior means, i.e. symbol 0). -> (N, 3, H, W) float32 in [0, 1]."""
+        t, _ = self._decode_top_down(streams, height, width, quality)
+        return self._synthesize(t)
+
+    @torch.no_grad()
+    def decode_symbols(self, streams: list[list[bytes]], height: int, width: int,
+                       quality: float) -> list[LayerSymbols]:
+        """The symbols and table ids the decoder derives (for determinism checks)."""
+        return self._decode_top_down(streams, height, width, quality)[1]
+
+    def _decode_top_down(self, streams, height, width, quality):
+
+        def stream_symbols(k: int, ids: np.ndarray, ctx: dict) -> np.ndarray:
+            out = np.zeros(ids.shape, dtype=np.int64)
+            for n, image_streams in enumerate(streams):
+                if k < len(image_streams):
+                    out[n] = self.coders[k].decode(image_streams[k], ids[n].ravel()).reshape(ids.shape[1:])
+            return out
+
+        return self._top_down(len(streams), height, width, quality, stream_symbols)
+
+    @torch.no_grad()
+    def reconstruct(self, layers: list[LayerSymbols], height: int, width: int,
+                    quality: float) -> torch.Tensor:
+        """The decoder's output for known symbols (no entropy coding)."""
+        t, _ = self._top_down(layers[0].values.shape[0], height, width, quality,
+                              lambda k, ids, ctx: layers[k].values)
+        return self._synthesize(t)
+
+    def layer_bits(self, layers: list[LayerSymbols]) -> np.ndarray:
+        """Information content per image and layer, (N, L) float64 bits."""
+        N = layers[0].values.shape[0]
+        return np.array([[self.coders[k].bits(layer.values[n], layer.table_ids[n])
+                          for k, layer in enumerate(layers)] for n in range(N)])
+
+    def encode_streams(self, layers: list[LayerSymbols]) -> list[list[bytes]]:
+        """-> streams[n][k], one independent ANS stream per image and layer."""
+        N = layers[0].values.shape[0]
+        return [[self.coders[k].encode(layer.values[n], layer.table_ids[n])
+                 for k, layer in enumerate(layers)] for n in range(N)]

@@ -1,0 +1,180 @@
+"""The transform: a hierarchical VAE with a top-down prior (QRes-VAE style ladder).
+
+::
+
+    x ─g_a─> f[L-1] (stride 16) ─down─> f[L-2] (stride 32) ─down─> f[0] (stride 64)
+                                                                       │
+    top layer 0:   y0 = post0(f[0]) ~ factorized prior            t = expand(ŷ0)
+    layer k >= 1:  t = up_k(t);  (mu_k, sigma_k) = prior_k(t)
+                   y_k = post_k([f[k], t]);   ŷ_k = mu_k + Δ_k(q) * round((y_k - mu_k) / Δ_k(q))
+                   t = merge_k(t, ŷ_k)
+    x̂ = g_s(t)
+
+Each layer below the top is coded as a residual against its prior mean, in steps of a
+per-channel quantization step Δ_k(q) that depends on the quality ``q`` (gain units,
+Cui et al. 2021), so one model covers the whole rate range. Decoding only the top
+``k`` layers sets the rest to their prior means (symbol 0), which gives a coarser image
+(progressive decoding as in Duan et al. 2023, "Lossy image compression with
+quantized hierarchical VAEs").
+
+Training uses additive uniform noise for the rate and straight-through rounding for
+the reconstruction (Minnen & Singh 2020). ``forward`` returns the bits of each layer,
+so the loss with per-layer betas (Xiao & Bamler 2023) is one line::
+
+    out = model(x, quality)
+    loss = (lmbda * 255**2 * mse(out.x_hat, x) + sum(b * r for b, r in zip(betas, out.bpp))).mean()
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .config import ModelConfig
+from .entropy_models import FactorizedDensity, gaussian_bits
+from .layers import GDN, ResidualMerge, conv, deconv
+
+
+@dataclass(frozen=True)
+class ForwardOutput:
+    """Training-time output.
+
+    Attributes:
+        x_hat: (N, 3, H, W) reconstruction, float, not clamped.
+        bits: per layer (top first), (N,) estimated bits of each image.
+        bpp: per layer (top first), (N,) bits per pixel of each image.
+    """
+
+    x_hat: torch.Tensor
+    bits: list[torch.Tensor]
+    bpp: list[torch.Tensor]
+
+
+def ste_round(v: torch.Tensor) -> torch.Tensor:
+    """Round in the forward pass, identity gradient in the backward pass."""
+    return v + (torch.round(v) - v).detach()
+
+
+def uniform_noise(v: torch.Tensor) -> torch.Tensor:
+    return v + torch.empty_like(v).uniform_(-0.5, 0.5)
+
+
+class HierarchicalVAE(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        Ni, N, L = config.image_channels, config.channels, config.num_layers
+        Ms = config.latent_channels
+
+        n_img_stages = int(math.log2(config.base_stride))
+        analysis: list[nn.Module] = []
+        synthesis: list[nn.Module] = []
+        for i in range(n_img_stages):
+            c_in = 3 if i == 0 else Ni
+            c_out = N if i == n_img_stages - 1 else Ni
+            analysis += [conv(c_in, c_out)] + ([GDN(c_out)] if i < n_img_stages - 1 else [])
+            c_in = N if i == 0 else Ni
+            c_out = 3 if i == n_img_stages - 1 else Ni
+            synthesis += [deconv(c_in, c_out)] + ([GDN(c_out, inverse=True)] if i < n_img_stages - 1 else [])
+        self.g_a = nn.Sequential(*analysis)
+        self.g_s = nn.Sequential(*synthesis)
+
+        # Bottom-up: from stride base_stride to each coarser layer.
+        self.down = nn.ModuleList(
+            nn.Sequential(nn.LeakyReLU(0.1), conv(N, N, 3, 2)) for _ in range(L - 1)
+        )
+        self.top_post = conv(N, Ms[0], 3, 1)
+        self.top_density = FactorizedDensity(Ms[0])
+        self.top_expand = nn.Sequential(conv(Ms[0], N, 3, 1), nn.LeakyReLU(0.1), conv(N, N, 3, 1))
+
+        self.up = nn.ModuleList()
+        self.prior = nn.ModuleList()
+        self.post = nn.ModuleList()
+        self.merge = nn.ModuleList()
+        for k in range(1, L):
+            self.up.append(nn.Sequential(deconv(N, N, 3, 2), nn.LeakyReLU(0.1)))
+            self.prior.append(nn.Sequential(conv(N, N, 3, 1), nn.LeakyReLU(0.1), conv(N, 2 * Ms[k], 3, 1)))
+            self.post.append(nn.Sequential(conv(2 * N, N, 3, 1), nn.LeakyReLU(0.1), conv(N, Ms[k], 3, 1)))
+            self.merge.append(ResidualMerge(N, Ms[k]))
+
+        # Log quantization steps per quality anchor and channel of each layer below the top.
+        # High-rate theory: D ~ step^2 and D ~ 1/lambda at the optimum, so step ~ lambda^-1/2.
+        lam = torch.tensor(config.lambdas, dtype=torch.float64)
+        init = -0.5 * torch.log(lam / lam.log().mean().exp())
+        self.log_steps = nn.ParameterList(
+            nn.Parameter(init[:, None].repeat(1, Ms[k]).float()) for k in range(1, L)
+        )
+
+    # -- pieces shared by training and coding --------------------------------------------
+    def bottom_up(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """x: (N, 3, H, W) in [0, 1], H and W multiples of the top stride -> features, top first."""
+        f = self.g_a(x)
+        feats = [f]
+        for down in self.down:
+            f = down(f)
+            feats.append(f)
+        return feats[::-1]
+
+    def prior_params(self, k: int, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prior mean and std (in latent units) of layer k >= 1 from the top-down state t."""
+        mu, raw = self.prior[k - 1](t).chunk(2, dim=1)
+        return mu, F.softplus(raw)
+
+    def posterior(self, k: int, f: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.post[k - 1](torch.cat([f, t], dim=1))
+
+    def log_step(self, k: int, quality: torch.Tensor) -> torch.Tensor:
+        """Log quantization step of layer k >= 1 at continuous quality q in [1, Q].
+
+        quality: (N,) float -> (N, C_k, 1, 1), interpolated between anchors (in the
+        dtype of ``quality``, so coding can run it in float64).
+        """
+        table = self.log_steps[k - 1].to(quality.dtype)
+        Q = table.shape[0]
+        if Q == 1:
+            out = table[0].expand(quality.shape[0], -1)
+        else:
+            pos = (quality - 1).clamp(0, Q - 1)
+            i0 = pos.floor().long().clamp(max=Q - 2)
+            w = (pos - i0.to(pos.dtype))[:, None]
+            out = (1 - w) * table[i0] + w * table[i0 + 1]
+        return out[:, :, None, None]
+
+    def lmbda(self, quality: torch.Tensor) -> torch.Tensor:
+        """Rate-distortion weight at continuous quality (log-linear between anchors). (N,)"""
+        lam = torch.tensor(self.config.lambdas, dtype=quality.dtype, device=quality.device).log()
+        Q = lam.shape[0]
+        if Q == 1:
+            return lam.exp().expand(quality.shape[0])
+        pos = (quality - 1).clamp(0, Q - 1)
+        i0 = pos.floor().long().clamp(max=Q - 2)
+        w = pos - i0.to(pos.dtype)
+        return ((1 - w) * lam[i0] + w * lam[i0 + 1]).exp()
+
+    # -- training ---------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, quality: torch.Tensor) -> ForwardOutput:
+        """x: (N, 3, H, W) in [0, 1]; quality: (N,) float in [1, Q]."""
+        num_pixels = x.shape[2] * x.shape[3]
+        feats = self.bottom_up(x)
+        y = self.top_post(feats[0])
+        bits = [self._rate(lambda: self.top_density.bits(uniform_noise(y.float())))]
+        t = self.top_expand(ste_round(y))
+        for k in range(1, self.config.num_layers):
+            t = self.up[k - 1](t)
+            mu, sigma = self.prior_params(k, t)
+            y = self.posterior(k, feats[k], t)
+            step = self.log_step(k, quality).exp()
+            v = (y - mu) / step
+            bits.append(self._rate(lambda: gaussian_bits(uniform_noise(v.float()), (sigma / step).float())))
+            t = self.merge[k - 1](t, mu + ste_round(v) * step)
+        x_hat = self.g_s(t)
+        return ForwardOutput(x_hat=x_hat, bits=bits, bpp=[b / num_pixels for b in bits])
+
+    @staticmethod
+    def _rate(bits_fn) -> torch.Tensor:
+        """Per-image bits, always in float32 (outside any bf16 autocast region)."""
+        with torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False):
+            return bits_fn().sum(dim=(1, 2, 3))

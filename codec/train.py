@@ -1,0 +1,313 @@
+"""Training command: ``codec train`` / ``python -m codec.train``.
+
+Random flipped crops of image folders, a variable-rate objective (quality sampled
+uniformly in [1, Q] per image, lambda interpolated log-linearly between the anchors)
+with per-layer betas::
+
+    loss = mean(lmbda * 255^2 * MSE + sum_k beta_k * bpp_k)
+
+Checkpoints (model, optimizer, step, RNG states) are written every few minutes and on
+Ctrl-C; ``--resume`` continues exactly. Runs data-parallel under ``torchrun`` (DDP, NCCL
+on GPUs, gloo on CPU).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn import functional as F
+
+from .config import DEFAULT_LAMBDAS, ModelConfig
+from .model import HierarchicalVAE
+from .training_data import CropSampler, center_crops, is_validation, list_images, load_rgb
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="codec train", description=__doc__.split("\n\n")[0])
+    p.add_argument("folders", nargs="+", help="image folder(s) to train on")
+    p.add_argument("--out", default="runs/default", help="run folder (checkpoint, log)")
+    p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    p.add_argument("--steps", type=int, default=100_000, help="total optimizer steps")
+    p.add_argument("--batch", type=int, default=16, help="batch size per process")
+    p.add_argument("--crop", type=int, default=128, help="crop size in pixels")
+    p.add_argument("--lr", type=float, default=3e-4, help="peak learning rate")
+    p.add_argument("--warmup", type=int, default=1000, help="linear warm-up steps")
+    p.add_argument("--min-lr-ratio", type=float, default=0.02, help="final lr / peak lr (cosine decay)")
+    p.add_argument("--lmbda", type=str, default=None,
+                   help="one lambda, or a comma list of increasing anchors (default: 8 anchors 0.0018..0.18)")
+    p.add_argument("--beta", type=str, default=None, help="per-layer rate weights, top first, e.g. 1,1,1")
+    p.add_argument("--channels", type=int, default=ModelConfig.channels)
+    p.add_argument("--image-channels", type=int, default=ModelConfig.image_channels)
+    p.add_argument("--latent-channels", type=str, default=",".join(map(str, ModelConfig.latent_channels)))
+    p.add_argument("--name", default="hvae", help="model name stored in the config")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-fraction", type=float, default=0.03, help="share of images held out")
+    p.add_argument("--val-every", type=int, default=2000, help="validation interval in steps")
+    p.add_argument("--save-minutes", type=float, default=5.0, help="checkpoint interval")
+    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
+                   help="bf16 autocast for the transforms (auto: on for CUDA and AVX-512 CPUs)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all cores)")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def floats(text: str | None) -> tuple[float, ...] | None:
+    return None if text is None else tuple(float(v) for v in text.split(","))
+
+
+def lr_at(step: int, args) -> float:
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    t = min(1.0, (step - args.warmup) / max(1, args.steps - args.warmup))
+    return args.lr * (args.min_lr_ratio + (1 - args.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def psnr_db(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    mse = F.mse_loss(x_hat.clamp(0, 1), x, reduction="none").mean(dim=(1, 2, 3))
+    return -10 * torch.log10(mse.clamp_min(1e-10))
+
+
+def use_bf16(choice: str, device: torch.device) -> bool:
+    if choice != "auto":
+        return choice == "on"
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        return "avx512_bf16" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+class Trainer:
+    def __init__(self, args):
+        self.args = args
+        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if self.distributed:
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            dist.init_process_group(backend)
+            self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        else:
+            self.rank, self.world = 0, 1
+        if torch.cuda.is_available():
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            self.device = torch.device("cuda", local)
+            torch.cuda.set_device(self.device)
+        else:
+            self.device = torch.device("cpu")
+            if args.threads:
+                torch.set_num_threads(args.threads)
+        self.bf16 = use_bf16(args.bf16, self.device)
+        self.out = Path(args.out)
+        self.ckpt_path = self.out / "checkpoint.pt"
+        self.main = self.rank == 0
+
+        resume = torch.load(self.ckpt_path, map_location="cpu", weights_only=True) if args.resume else None
+        if args.resume and self.main:
+            print(f"resuming {self.ckpt_path} at step {resume['step']}", file=sys.stderr)
+        if resume is not None:
+            self.config = ModelConfig.from_json(resume["config"])
+        else:
+            if self.main and self.ckpt_path.exists():
+                raise SystemExit(f"error: {self.ckpt_path} exists; pass --resume or another --out")
+            self.config = ModelConfig(
+                name=args.name,
+                image_channels=args.image_channels,
+                channels=args.channels,
+                latent_channels=tuple(int(c) for c in args.latent_channels.split(",")),
+                lambdas=floats(args.lmbda) or DEFAULT_LAMBDAS,
+            )
+        self.betas = floats(args.beta) or (1.0,) * self.config.num_layers
+        if len(self.betas) != self.config.num_layers:
+            raise SystemExit(f"error: --beta needs {self.config.num_layers} values, one per layer")
+
+        torch.manual_seed(args.seed)
+        self.model = HierarchicalVAE(self.config).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=args.lr)
+        self.step = 0
+        self.elapsed = 0.0
+
+        paths = list_images(args.folders)
+        train_paths = [p for p in paths if not is_validation(p, args.val_fraction)]
+        val_paths = [p for p in paths if is_validation(p, args.val_fraction)]
+        t0 = time.time()
+        self.sampler = CropSampler([load_rgb(p, args.crop) for p in train_paths], args.crop,
+                                   seed=args.seed * 1000 + self.rank)
+        self.val = center_crops([load_rgb(p, 256) for p in val_paths], 256) if val_paths else None
+        if self.main:
+            print(f"{len(train_paths)} training / {len(val_paths)} validation images decoded in "
+                  f"{time.time() - t0:.1f} s; device {self.device}, bf16 {self.bf16}, world {self.world}",
+                  file=sys.stderr)
+
+        if resume is not None:
+            self.model.load_state_dict(resume["model"])
+            self.optimizer.load_state_dict(resume["optimizer"])
+            self.step = resume["step"]
+            self.elapsed = resume.get("elapsed_seconds", 0.0)
+            samplers = resume.get("sampler_states", [])
+            if self.rank < len(samplers):
+                self.sampler.set_state(json.loads(samplers[self.rank]))
+            torch.set_rng_state(resume["torch_rng"])
+
+        self.net = self.model
+        if self.distributed:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def save(self) -> None:
+        states = [json.dumps(self.sampler.state())]
+        if self.distributed:
+            gathered: list = [None] * self.world
+            dist.all_gather_object(gathered, states[0])
+            states = gathered
+        if not self.main:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "config": self.config.to_json(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "elapsed_seconds": self.elapsed,
+            "sampler_states": states,
+            "torch_rng": torch.get_rng_state(),
+            "args": json.dumps({k: v for k, v in vars(self.args).items()}),
+        }
+        tmp = self.ckpt_path.with_suffix(".tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, self.ckpt_path)
+
+    def log(self, record: dict) -> None:
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            with open(self.out / "log.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    # -- steps ---------------------------------------------------------------------------
+    def autocast(self):
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def train_step(self) -> dict:
+        x = self.sampler.batch(self.args.batch).to(self.device, non_blocking=True)
+        Q = self.config.num_qualities
+        quality = 1 + (Q - 1) * torch.rand(x.shape[0], device=self.device)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(self.step, self.args)
+        with self.autocast():
+            out = self.net(x, quality)
+        x_hat = out.x_hat.float()
+        mse = (x_hat - x).square().mean(dim=(1, 2, 3))
+        rate = sum(b * r for b, r in zip(self.betas, out.bpp))
+        loss = (self.model.lmbda(quality) * 255**2 * mse + rate).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        self.step += 1
+        return {
+            "loss": loss.item(),
+            "bpp": [r.mean().item() for r in out.bpp],
+            "psnr_db": psnr_db(x_hat.detach(), x).mean().item(),
+        }
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        self.model.eval()
+        result = {}
+        Q = self.config.num_qualities
+        for q in sorted({1.0, float(1 + (Q - 1) // 2), float(Q)}):
+            bpp, psnr = [], []
+            for i in range(0, len(self.val), 8):
+                x = self.val[i : i + 8].to(self.device)
+                quality = torch.full((x.shape[0],), q, device=self.device)
+                out = self.model(x, quality)
+                bpp.append(torch.stack(out.bpp, 1).cpu())
+                psnr.append(psnr_db(out.x_hat.float(), x).cpu())
+            result[f"q{q:g}"] = {
+                "bpp": [round(v, 4) for v in torch.cat(bpp).mean(0).tolist()],
+                "psnr_db": round(torch.cat(psnr).mean().item(), 3),
+            }
+        self.model.train()
+        return result
+
+    def run(self) -> None:
+        args = self.args
+        stop = {"flag": False}
+
+        def request_stop(signum, frame):
+            stop["flag"] = True
+
+        signal.signal(signal.SIGTERM, request_stop)
+        progress = None
+        if self.main and not args.no_progress:
+            from tqdm import tqdm
+            progress = tqdm(total=args.steps, initial=self.step, dynamic_ncols=True)
+        last_save = time.time()
+        window = []
+        t_start = time.time()
+        try:
+            while self.step < args.steps and not stop["flag"]:
+                t0 = time.time()
+                stats = self.train_step()
+                self.elapsed += time.time() - t0
+                window.append(stats)
+                if progress is not None:
+                    progress.update(1)
+                    progress.set_postfix_str(
+                        f"loss {stats['loss']:.3f} bpp {'/'.join(f'{b:.3f}' for b in stats['bpp'])} "
+                        f"psnr {stats['psnr_db']:.2f}"
+                    )
+                if self.step % args.log_every == 0:
+                    n = len(window)
+                    self.log({
+                        "step": self.step,
+                        "loss": sum(w["loss"] for w in window) / n,
+                        "bpp": [sum(w["bpp"][k] for w in window) / n for k in range(len(window[0]["bpp"]))],
+                        "psnr_db": sum(w["psnr_db"] for w in window) / n,
+                        "lr": lr_at(self.step - 1, args),
+                        "steps_per_s": n / max(1e-9, time.time() - t_start),
+                        "elapsed_seconds": round(self.elapsed, 1),
+                    })
+                    window, t_start = [], time.time()
+                if self.val is not None and self.main and self.step % args.val_every == 0:
+                    self.log({"step": self.step, "validation": self.validate()})
+                if time.time() - last_save > args.save_minutes * 60:
+                    self.save()
+                    last_save = time.time()
+        except KeyboardInterrupt:
+            if self.main:
+                print("\ninterrupted: saving checkpoint", file=sys.stderr)
+        finally:
+            self.save()
+            if progress is not None:
+                progress.close()
+            if self.distributed:
+                dist.destroy_process_group()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        Trainer(args).run()
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

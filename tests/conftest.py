@@ -1,0 +1,65 @@
+"""Shared fixtures: a tiny randomly initialised model and synthetic images.
+
+The core suite needs neither ../shared nor a GPU; tests that use the shipped
+checkpoint load it from checkpoints/ (part of the repository).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import codec
+from codec.checkpoints import export_release
+from codec.config import ModelConfig
+from codec.model import HierarchicalVAE
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "data"
+TINY = ModelConfig(name="tiny", image_channels=8, channels=16, latent_channels=(4, 6, 8))
+
+
+def natural_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Smooth shapes plus mild noise: statistics closer to a photo than white noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width] / max(height, width)
+    img = np.zeros((height, width, 3))
+    for _ in range(6):
+        cy, cx, r = rng.random(3)
+        color = rng.random(3)
+        mask = ((yy - cy) ** 2 + (xx - cx) ** 2) < (0.3 * r) ** 2
+        img[mask] = color
+    img += 0.3 * np.stack([np.sin(8 * xx + c) * np.cos(5 * yy) for c in range(3)], -1)
+    img = 0.5 + 0.5 * (img - img.mean()) / (img.std() + 1e-9) * 0.35
+    img += rng.normal(0, 0.02, img.shape)
+    return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def tiny_codec() -> codec.Codec:
+    return codec.Codec.random(TINY, seed=0)
+
+
+@pytest.fixture(scope="session")
+def shipped_codec() -> codec.Codec:
+    return codec.load()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory) -> Path:
+    """A checkpoints folder holding the tiny model as the default (for CLI tests)."""
+    import torch
+
+    folder = tmp_path_factory.mktemp("checkpoints")
+    torch.manual_seed(0)
+    export_release(HierarchicalVAE(TINY), "tiny", folder, half=False, make_default=True)
+    return folder
+
+
+@pytest.fixture()
+def use_tiny_checkpoints(tiny_checkpoints, monkeypatch):
+    monkeypatch.setenv("CODEC_CHECKPOINTS", str(tiny_checkpoints))
+    codec._cached.cache_clear()
+    yield tiny_checkpoints
+    codec._cached.cache_clear()

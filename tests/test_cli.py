@@ -1,0 +1,105 @@
+import io
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from codec.cli import main
+
+from conftest import REPO, natural_image
+
+
+@pytest.fixture()
+def workdir(tmp_path, use_tiny_checkpoints, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(natural_image(40, 56)).save("a.png")
+    Image.fromarray(natural_image(30, 20, seed=1)).convert("L").save("b.png")
+    return tmp_path
+
+
+def test_compress_decompress_info_models(workdir, capsys):
+    assert main(["compress", "a.png", "-q", "3"]) == 0
+    assert (workdir / "a.hvc").exists()
+    assert main(["info", "a.hvc"]) == 0
+    out = capsys.readouterr().out
+    assert "56x40 RGB" in out and "layer 3" in out and "bpp" in out
+    assert main(["decompress", "a.hvc", "-o", "a_out.png"]) == 0
+    assert Image.open("a_out.png").size == (56, 40)
+    assert main(["decompress", "a.hvc", "--layers", "1", "-o", "a1.png"]) == 0
+    assert main(["models"]) == 0
+    assert "tiny" in capsys.readouterr().out
+
+
+def test_never_overwrites_without_force(workdir, capsys):
+    assert main(["compress", "a.png"]) == 0
+    before = (workdir / "a.hvc").read_bytes()
+    assert main(["compress", "a.png", "-q", "7"]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert (workdir / "a.hvc").read_bytes() == before
+    assert main(["compress", "a.png", "-q", "7", "--force"]) == 0
+    assert (workdir / "a.hvc").read_bytes() != before
+
+
+def test_default_decompress_name_and_no_leftovers(workdir):
+    assert main(["compress", "a.png", "-o", "x.hvc"]) == 0
+    assert main(["decompress", "x.hvc"]) == 0
+    assert (workdir / "x.png").exists()
+    assert not [p for p in os.listdir(workdir) if p.endswith(".tmp")]
+
+
+def test_folder_and_several_inputs(workdir):
+    assert main(["compress", str(workdir), "-o", "out"]) == 0
+    assert sorted(os.listdir("out")) == ["a.hvc", "b.hvc"]
+    assert main(["decompress", "out", "-o", "dec"]) == 0
+    assert Image.open("dec/b.png").mode == "L"
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["compress", "missing.png"], 2, "no such file"),
+    (["decompress", "a.png"], 2, "bad magic"),
+    (["frobnicate"], 1, "invalid choice"),
+    (["compress"], 1, "required"),
+    (["compress", "a.png", "-q", "99"], 2, "quality"),
+    (["compress", "a.png", "-q", "x"], 1, "invalid float"),
+    (["compress", "a.png", "--model", "nope"], 2, "unknown model"),
+    (["decompress", "a.png", "--layers", "x"], 1, "invalid int"),
+])
+def test_errors_are_one_line(workdir, capsys, argv, code, message):
+    assert main(argv) == code
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err
+
+
+def test_corrupt_file_exit_2(workdir, capsys):
+    assert main(["compress", "a.png"]) == 0
+    data = bytearray((workdir / "a.hvc").read_bytes())
+    data[-5] ^= 0x10
+    (workdir / "bad.hvc").write_bytes(bytes(data))
+    assert main(["decompress", "bad.hvc"]) == 2
+    assert "checksum" in capsys.readouterr().err
+    assert not (workdir / "bad.png").exists()
+
+
+def test_not_an_image(workdir, capsys):
+    (workdir / "t.png").write_text("hello")
+    assert main(["compress", "t.png"]) == 2
+    assert "not an image" in capsys.readouterr().err
+
+
+def test_stdin_stdout_subprocess(workdir, use_tiny_checkpoints):
+    env = {**os.environ, "CODEC_CHECKPOINTS": str(use_tiny_checkpoints)}
+    png = (workdir / "a.png").read_bytes()
+    enc = subprocess.run([sys.executable, "-m", "codec", "compress", "-", "-q", "2"], input=png,
+                         capture_output=True, env=env, cwd=REPO, timeout=120)
+    assert enc.returncode == 0, enc.stderr.decode()
+    assert enc.stdout[:3] == b"HVC"
+    dec = subprocess.run([sys.executable, "-m", "codec", "decompress", "-"], input=enc.stdout,
+                         capture_output=True, env=env, cwd=REPO, timeout=120)
+    assert dec.returncode == 0, dec.stderr.decode()
+    assert Image.open(io.BytesIO(dec.stdout)).size == (56, 40)
+    bad = subprocess.run([sys.executable, "-m", "codec", "decompress", "-"], input=b"garbage",
+                         capture_output=True, env=env, cwd=REPO, timeout=120)
+    assert bad.returncode == 2 and b"Traceback" not in bad.stderr

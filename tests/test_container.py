@@ -1,0 +1,78 @@
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from codec import FormatError
+from codec.container import MAGIC, Header, parse, serialize
+
+HEADER = Header(width=70, height=65, mode="RGB", num_layers=3, quality_milli=2500,
+                model_name="tiny", weights_digest=bytes(range(8)))
+CHUNKS = [b"\x01\x02\x03\x04", b"\x05" * 8, b"\x06" * 12]
+
+
+def test_round_trip():
+    data = serialize(HEADER, CHUNKS)
+    c = parse(data)
+    assert c.header == HEADER and list(c.chunks) == CHUNKS
+    assert c.header_size == 19 + 4 + 8 + 4
+    assert len(data) == c.header_size + sum(c.chunk_sizes)
+
+
+def test_layout_is_little_endian_and_documented():
+    data = serialize(HEADER, CHUNKS)
+    assert data[:4] == MAGIC and data[4] == 1
+    assert struct.unpack_from("<II", data, 8) == (70, 65)
+    assert struct.unpack_from("<H", data, 16)[0] == 2500
+    pos = 35
+    assert struct.unpack_from("<II", data, pos) == (4, zlib.crc32(CHUNKS[0]))
+
+
+def test_prefix_after_each_chunk_parses():
+    data = serialize(HEADER, CHUNKS)
+    c = parse(data)
+    end = c.header_size
+    for k, size in enumerate(c.chunk_sizes, start=1):
+        end += size
+        assert len(parse(data[:end]).chunks) == k
+
+
+def _with_header_crc(data: bytes, header_size: int) -> bytes:
+    body = data[: header_size - 4]
+    return body + struct.pack("<I", zlib.crc32(body)) + data[header_size:]
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: b"XXXX" + d[4:], "magic"),
+    (lambda d: _with_header_crc(d[:4] + b"\x07" + d[5:], 35), "version"),
+    (lambda d: d[:20] + bytes([d[20] ^ 1]) + d[21:], "checksum"),
+    (lambda d: d[:-1] + bytes([d[-1] ^ 0xFF]), "checksum"),
+    (lambda d: d[:-3], "truncated"),
+    (lambda d: d[:37], "truncated"),
+    (lambda d: d[:10], "truncated"),
+    (lambda d: d + b"\0", "unexpected"),
+    (lambda d: d[:35] + struct.pack("<I", 1 << 30) + d[39:], "claims"),
+    (lambda d: d[:35] + struct.pack("<I", 6) + d[39:], "multiple of 4"),
+    (lambda d: _with_header_crc(d[:8] + struct.pack("<I", 0) + d[12:], 35), "size"),
+    (lambda d: _with_header_crc(d[:8] + struct.pack("<II", 1 << 20, 1 << 20) + d[16:], 35), "size"),
+    (lambda d: _with_header_crc(d[:6] + b"\x02" + d[7:], 35), "mode"),
+    (lambda d: _with_header_crc(d[:7] + b"\x00" + d[8:], 35), "layer count"),
+    (lambda d: d[:35], "no layer data"),
+    (lambda d: b"", "magic"),
+])
+def test_malformed_files_raise_format_error(mutate, message):
+    with pytest.raises(FormatError, match=message):
+        parse(mutate(serialize(HEADER, CHUNKS)))
+
+
+def test_non_bytes_input():
+    with pytest.raises(FormatError):
+        parse("not bytes")
+
+
+def test_serialize_validates():
+    with pytest.raises(FormatError):
+        serialize(HEADER, CHUNKS[:2])
+    with pytest.raises(FormatError):
+        serialize(HEADER, [b"\0" * 3] * 3)

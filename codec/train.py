@@ -37,7 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folders", nargs="+", help="image folder(s) to train on")
     p.add_argument("--out", default="runs/default", help="run folder (checkpoint, log)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
-    p.add_argument("--steps", type=int, default=100_000, help="total optimizer steps")
+    p.add_argument("--steps", type=int, default=100_000, help="total optimizer steps (sets the schedule)")
+    p.add_argument("--stop-at", type=int, default=None,
+                   help="save and stop at this step without changing the schedule (resume later)")
+    p.add_argument("--snapshot-every", type=int, default=0,
+                   help="also keep the weights every N steps in OUT/snapshots/ (0: never)")
     p.add_argument("--batch", type=int, default=16, help="batch size per process")
     p.add_argument("--crop", type=int, default=128, help="crop size in pixels")
     p.add_argument("--lr", type=float, default=3e-4, help="peak learning rate")
@@ -166,9 +170,11 @@ class Trainer:
             )
 
     # -- checkpoints ---------------------------------------------------------------------
-    def save(self) -> None:
+    def save(self, gather: bool = True) -> None:
+        """Write the checkpoint (rank 0). ``gather`` collects every rank's sampler state,
+        a collective call: all ranks must reach it at the same step."""
         states = [json.dumps(self.sampler.state())]
-        if self.distributed:
+        if self.distributed and gather:
             gathered: list = [None] * self.world
             dist.all_gather_object(gathered, states[0])
             states = gathered
@@ -188,6 +194,12 @@ class Trainer:
         tmp = self.ckpt_path.with_suffix(".tmp")
         torch.save(payload, tmp)
         os.replace(tmp, self.ckpt_path)
+
+    def snapshot(self) -> None:
+        folder = self.out / "snapshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save({"config": self.config.to_json(), "model": self.model.state_dict(), "step": self.step},
+                   folder / f"step_{self.step:07d}.pt")
 
     def log(self, record: dict) -> None:
         if self.main:
@@ -244,6 +256,14 @@ class Trainer:
         self.model.train()
         return result
 
+    def _agree(self, value: int) -> int:
+        """Rank 0's decision, shared with every rank (so collectives stay in step)."""
+        if not self.distributed:
+            return value
+        t = torch.tensor([value], device=self.device)
+        dist.broadcast(t, src=0)
+        return int(t.item())
+
     def run(self) -> None:
         args = self.args
         stop = {"flag": False}
@@ -257,10 +277,12 @@ class Trainer:
             from tqdm import tqdm
             progress = tqdm(total=args.steps, initial=self.step, dynamic_ncols=True)
         last_save = time.time()
+        saved_at = self.step
         window = []
         t_start = time.time()
         try:
-            while self.step < args.steps and not stop["flag"]:
+            end = min(args.steps, args.stop_at or args.steps)
+            while self.step < end:
                 t0 = time.time()
                 stats = self.train_step()
                 self.elapsed += time.time() - t0
@@ -285,14 +307,25 @@ class Trainer:
                     window, t_start = [], time.time()
                 if self.val is not None and self.main and self.step % args.val_every == 0:
                     self.log({"step": self.step, "validation": self.validate()})
-                if time.time() - last_save > args.save_minutes * 60:
-                    self.save()
-                    last_save = time.time()
+                # Save and stop (SIGTERM) only at points every rank reaches together.
+                if args.snapshot_every and self.step % args.snapshot_every == 0 and self.main:
+                    self.snapshot()
+                if self.step % args.log_every == 0 or self.step == end:
+                    due = time.time() - last_save > args.save_minutes * 60
+                    decision = self._agree(int(due) | 2 * int(stop["flag"]))
+                    if decision or self.step == end:
+                        self.save()
+                        last_save = time.time()
+                        saved_at = self.step
+                    if decision & 2:
+                        break
         except KeyboardInterrupt:
             if self.main:
                 print("\ninterrupted: saving checkpoint", file=sys.stderr)
         finally:
-            self.save()
+            if saved_at != self.step:
+                # Interrupted between agreed save points: other ranks may be gone, so no gather.
+                self.save(gather=False)
             if progress is not None:
                 progress.close()
             if self.distributed:

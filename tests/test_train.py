@@ -1,0 +1,84 @@
+"""Training command: a tiny run, exact resume, export, and DDP with gloo on CPU."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import codec
+from codec.cli import main as cli_main
+from codec.train import main as train_main
+
+from conftest import REPO, natural_image
+
+TINY_ARGS = ["--batch", "2", "--crop", "64", "--channels", "16", "--image-channels", "8",
+             "--latent-channels", "4,6,8", "--bf16", "off", "--threads", "1", "--no-progress",
+             "--warmup", "2", "--log-every", "1", "--val-every", "3", "--val-fraction", "0.25",
+             "--lr", "1e-3"]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    d = tmp_path_factory.mktemp("images")
+    for i in range(6):
+        Image.fromarray(natural_image(80 + 8 * i, 96, seed=i)).save(d / f"img{i}.png")
+    return d
+
+
+def _state(out):
+    return torch.load(out / "checkpoint.pt", weights_only=True)
+
+
+def test_tiny_run_logs_and_checkpoints(folder, tmp_path):
+    out = tmp_path / "run"
+    assert train_main([str(folder), "--out", str(out), "--steps", "4", *TINY_ARGS]) == 0
+    ckpt = _state(out)
+    assert ckpt["step"] == 4
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4]
+    assert len(records[0]["bpp"]) == 3
+    assert any("validation" in r for r in records)
+    # refuses to overwrite a run without --resume
+    with pytest.raises(SystemExit):
+        train_main([str(folder), "--out", str(out), "--steps", "4", *TINY_ARGS])
+
+
+def test_resume_continues_exactly(folder, tmp_path):
+    straight, paused = tmp_path / "a", tmp_path / "b"
+    assert train_main([str(folder), "--out", str(straight), "--steps", "6", *TINY_ARGS]) == 0
+    assert train_main([str(folder), "--out", str(paused), "--steps", "6", "--stop-at", "3", *TINY_ARGS]) == 0
+    assert _state(paused)["step"] == 3
+    assert train_main([str(folder), "--out", str(paused), "--steps", "6", "--resume", *TINY_ARGS]) == 0
+    a, b = _state(straight), _state(paused)
+    assert b["step"] == 6
+    for name in a["model"]:
+        assert torch.equal(a["model"][name], b["model"][name]), name
+
+
+def test_export_then_compress(folder, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    assert train_main([str(folder), "--out", str(out), "--steps", "2", *TINY_ARGS]) == 0
+    monkeypatch.setenv("CODEC_CHECKPOINTS", str(tmp_path / "ckpts"))
+    assert cli_main(["export", str(out), "--name", "tiny-trained"]) == 0
+    model = codec.load("tiny-trained")
+    img = natural_image(40, 40)
+    assert model.decompress(model.compress(img, 3)).size == (40, 40)
+
+
+def test_missing_folder_is_an_input_error(tmp_path):
+    assert train_main([str(tmp_path / "nope"), "--out", str(tmp_path / "r"), "--steps", "1", *TINY_ARGS]) == 2
+
+
+def test_ddp_gloo_two_processes(folder, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "codec.train", str(folder), "--out", str(out), "--steps", "3", *TINY_ARGS]
+    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    ckpt = _state(out)
+    assert ckpt["step"] == 3 and len(ckpt["sampler_states"]) == 2

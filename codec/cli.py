@@ -252,6 +252,9 @@ def cmd_export(args) -> int:
     if path.is_dir():
         path = path / "checkpoint.pt"
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if '"arch"' in ckpt["config"]:
+        raise CodecError("only hierarchical-VAE checkpoints export to releases "
+                         "(the mbt2018-mean peer is benchmarked from its training checkpoint)")
     model = HierarchicalVAE(ModelConfig.from_json(ckpt["config"]))
     model.load_state_dict(ckpt["model"])
     out = export_release(model, args.name, half=not args.float32,

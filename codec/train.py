@@ -28,7 +28,8 @@ import torch.distributed as dist
 from torch.nn import functional as F
 
 from .config import DEFAULT_LAMBDAS, ModelConfig
-from .model import HierarchicalVAE
+from .peer import ARCH as PEER_ARCH
+from .peer import PeerConfig, build_model, config_from_json
 from .training_data import CropSampler, center_crops, is_validation, list_images, load_rgb
 
 
@@ -54,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-channels", type=int, default=ModelConfig.image_channels)
     p.add_argument("--latent-channels", type=str, default=",".join(map(str, ModelConfig.latent_channels)))
     p.add_argument("--name", default="hvae", help="model name stored in the config")
+    p.add_argument("--arch", choices=["hvae", PEER_ARCH], default="hvae",
+                   help="our hierarchical VAE, or CompressAI's mean-scale hyperprior (one --lmbda) as a peer")
+    p.add_argument("--peer-n", type=int, default=64, help="N of the mbt2018-mean peer")
+    p.add_argument("--peer-m", type=int, default=96, help="M of the mbt2018-mean peer")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-fraction", type=float, default=0.03, help="share of images held out")
     p.add_argument("--val-every", type=int, default=2000, help="validation interval in steps")
@@ -120,7 +125,12 @@ class Trainer:
         if args.resume and self.main:
             print(f"resuming {self.ckpt_path} at step {resume['step']}", file=sys.stderr)
         if resume is not None:
-            self.config = ModelConfig.from_json(resume["config"])
+            self.config = config_from_json(resume["config"])
+        elif args.arch == PEER_ARCH:
+            lambdas = floats(args.lmbda) or (0.0067,)
+            if len(lambdas) != 1:
+                raise SystemExit("error: the mbt2018-mean peer trains for one --lmbda")
+            self.config = PeerConfig(N=args.peer_n, M=args.peer_m, lmbda=lambdas[0])
         else:
             if self.main and self.ckpt_path.exists():
                 raise SystemExit(f"error: {self.ckpt_path} exists; pass --resume or another --out")
@@ -136,8 +146,12 @@ class Trainer:
             raise SystemExit(f"error: --beta needs {self.config.num_layers} values, one per layer")
 
         torch.manual_seed(args.seed)
-        self.model = HierarchicalVAE(self.config).to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=args.lr)
+        self.model = build_model(self.config).to(self.device)
+        # CompressAI's entropy bottleneck learns its quantiles with a separate auxiliary loss.
+        aux = [p for n, p in self.model.named_parameters() if n.endswith(".quantiles")]
+        main = [p for n, p in self.model.named_parameters() if not n.endswith(".quantiles")]
+        self.optimizer = torch.optim.Adam(main, lr=args.lr)
+        self.aux_optimizer = torch.optim.Adam(aux, lr=1e-3) if aux else None
         self.step = 0
         self.elapsed = 0.0
 
@@ -156,6 +170,8 @@ class Trainer:
         if resume is not None:
             self.model.load_state_dict(resume["model"])
             self.optimizer.load_state_dict(resume["optimizer"])
+            if self.aux_optimizer is not None:
+                self.aux_optimizer.load_state_dict(resume["aux_optimizer"])
             self.step = resume["step"]
             self.elapsed = resume.get("elapsed_seconds", 0.0)
             samplers = resume.get("sampler_states", [])
@@ -185,6 +201,7 @@ class Trainer:
             "config": self.config.to_json(),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            **({"aux_optimizer": self.aux_optimizer.state_dict()} if self.aux_optimizer else {}),
             "step": self.step,
             "elapsed_seconds": self.elapsed,
             "sampler_states": states,
@@ -229,6 +246,10 @@ class Trainer:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.optimizer.step()
+        if self.aux_optimizer is not None:
+            self.aux_optimizer.zero_grad(set_to_none=True)
+            self.model.aux_loss().backward()
+            self.aux_optimizer.step()
         self.step += 1
         return {
             "loss": loss.item(),

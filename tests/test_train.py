@@ -82,3 +82,14 @@ def test_ddp_gloo_two_processes(folder, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     ckpt = _state(out)
     assert ckpt["step"] == 3 and len(ckpt["sampler_states"]) == 2
+
+
+def test_mbt2018_mean_peer_trains_with_the_same_command(folder, tmp_path):
+    out = tmp_path / "peer"
+    args = [a for a in TINY_ARGS]
+    assert train_main([str(folder), "--out", str(out), "--steps", "2", "--arch", "mbt2018-mean",
+                       "--peer-n", "8", "--peer-m", "12", "--lmbda", "0.01", *args]) == 0
+    ckpt = _state(out)
+    assert ckpt["step"] == 2 and "aux_optimizer" in ckpt and '"arch": "mbt2018-mean"' in ckpt["config"]
+    assert train_main([str(folder), "--out", str(out), "--steps", "3", "--resume", *args]) == 0
+    assert cli_main(["export", str(out), "--name", "peer"]) == 2

@@ -1,0 +1,101 @@
+"""Command line: ``python -m bench {rd,speed,fit-klt} ...``; tested in-process through ``main(argv)``.
+
+    python -m bench rd --dataset ../shared/data/kodak --codecs jpeg,webp,klt [--jobs N] [--limit N]
+    python -m bench speed [--image PATH] [--codecs ours,jpeg,webp,avif]
+    python -m bench fit-klt [--train ../shared/data/train] [--block 8]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench import codecs as registry
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_TRAIN = REPO.parent / "shared" / "data" / "train"
+DEFAULT_SPEED_IMAGE = REPO.parent / "shared" / "data" / "kodak" / "kodim01.png"
+DEFAULT_RD_CODECS = ("ours",) + registry.CLASSICAL + ("klt",)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in registry.REGISTRY]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown codec(s) {', '.join(unknown)}; known: {', '.join(registry.REGISTRY)}")
+    return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    rd = sub.add_parser("rd", help="rate-distortion sweep over a folder of images")
+    rd.add_argument("--dataset", type=Path, required=True, help="folder of images (PNG, JPEG, ...)")
+    rd.add_argument("--codecs", type=_names, default=DEFAULT_RD_CODECS,
+                    help=f"comma-separated, from {','.join(registry.REGISTRY)} (default: all)")
+    rd.add_argument("--out", type=Path, help="results folder (default: results/<dataset-name>[-first<N>])")
+    rd.add_argument("--jobs", type=int, default=1, help="worker processes (timings are clean only with 1)")
+    rd.add_argument("--limit", type=int, help="use only the first N images (sorted by name)")
+    rd.add_argument("--klt-basis", type=Path, help="KLT basis .npz (default: bench/klt_basis_b8.npz)")
+    rd.add_argument("--references", choices=("auto", "on", "off"), default="auto",
+                    help="published Kodak curves of learned codecs (auto: when the dataset is Kodak)")
+    rd.add_argument("--no-plots", action="store_true")
+    rd.add_argument("--no-progress", action="store_true")
+
+    speed = sub.add_parser("speed", help="encode/decode speed and memory on one 768x512 image")
+    speed.add_argument("--image", type=Path, default=DEFAULT_SPEED_IMAGE)
+    speed.add_argument("--codecs", type=_names, default=("ours", "jpeg", "webp", "avif"))
+    speed.add_argument("--bpp", type=float, default=1.0, help="time each codec at its quality nearest this rate")
+    speed.add_argument("--repeats", type=int, default=5)
+    speed.add_argument("--threads", type=int, default=1, help="torch threads (classical codecs use one)")
+    speed.add_argument("--out", type=Path, default=REPO / "results" / "speed")
+
+    fit = sub.add_parser("fit-klt", help="fit the KLT basis on training images")
+    fit.add_argument("--train", type=Path, default=DEFAULT_TRAIN, help="training images (never a test set)")
+    fit.add_argument("--block", type=int, default=8)
+    fit.add_argument("--out", type=Path, help="default: bench/klt_basis_b<block>.npz")
+    return parser
+
+
+def cmd_rd(args) -> int:
+    from bench.rd import RdOptions, run_rd
+
+    name = args.dataset.resolve().name + (f"-first{args.limit}" if args.limit else "")
+    options = {"klt": {"basis_path": str(args.klt_basis)}} if args.klt_basis else {}
+    result = run_rd(RdOptions(
+        dataset=args.dataset, codecs=args.codecs, out=args.out or REPO / "results" / name,
+        jobs=args.jobs, limit=args.limit, options=options, progress=not args.no_progress,
+        plots=not args.no_plots, references={"auto": None, "on": True, "off": False}[args.references]))
+    print(result.report)
+    print("wrote " + ", ".join(str(p) for p in result.files))
+    return 0
+
+
+def cmd_speed(args) -> int:
+    from bench.speed import run_speed, speed_table, write_speed
+
+    if not args.image.exists():
+        print(f"error: no image at {args.image}; pass --image", file=sys.stderr)
+        return 2
+    results, skipped = run_speed(args.image, args.codecs, args.bpp, args.repeats, args.threads)
+    for message in skipped:
+        print(f"skipped {message}", file=sys.stderr)
+    print(speed_table(results))
+    print("wrote " + ", ".join(str(p) for p in write_speed(results, args.out, args.image)))
+    return 0
+
+
+def cmd_fit_klt(args) -> int:
+    from bench.klt_basis import default_basis_path, fit_folder, save_basis
+
+    basis = fit_folder(args.train, args.block)
+    out = args.out or default_basis_path(args.block)
+    save_basis(basis, out)
+    print(f"wrote {out}: {basis.source}; digest {basis.digest.hex()}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return {"rd": cmd_rd, "speed": cmd_speed, "fit-klt": cmd_fit_klt}[args.command](args)

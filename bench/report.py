@@ -1,0 +1,57 @@
+"""BD-rate tables (markdown) of every curve against the anchors JPEG 4:2:0 and HEIC."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from bench.bdrate import bd_psnr, bd_rate
+from bench.summary import Curve
+
+ANCHORS = (("jpeg", "JPEG 4:2:0"), ("heic", "HEIC"))
+_KIND_MARK = {"measured": "", "model": " (model)", "published": " (published, not measured here)"}
+
+
+def _percent(v: float) -> str:
+    return f"{v:+.1f}%" if math.isfinite(v) else "n/a"
+
+
+def _db(v: float) -> str:
+    return f"{v:+.2f}" if math.isfinite(v) else "n/a"
+
+
+def _overlap(a: Curve, b: Curve) -> str:
+    lo = max(min(a.psnr_rgb_db), min(b.psnr_rgb_db))
+    hi = min(max(a.psnr_rgb_db), max(b.psnr_rgb_db))
+    return f"{lo:.1f}-{hi:.1f}" if hi > lo else "none"
+
+
+def bd_table(curves: Sequence[Curve], method: str = "cubic") -> str:
+    """Markdown: one row per curve; BD-rate < 0 and BD-PSNR > 0 mean better than the anchor."""
+    by_name = {c.name: c for c in curves}
+    anchors = [(name, label) for name, label in ANCHORS if name in by_name]
+    header = ["codec"]
+    for _, label in anchors:
+        header += [f"BD-rate vs {label}", f"BD-PSNR vs {label} (dB)", f"PSNR overlap vs {label} (dB)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for curve in curves:
+        cells = [curve.name + _KIND_MARK.get(curve.kind, "")]
+        for name, _ in anchors:
+            anchor = by_name[name]
+            args = (anchor.bpp, anchor.psnr_rgb_db, curve.bpp, curve.psnr_rgb_db)
+            cells += [_percent(bd_rate(*args, method=method)), _db(bd_psnr(*args, method=method)),
+                      _overlap(anchor, curve)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def bd_report(curves: Sequence[Curve], dataset: str) -> str:
+    if not any(c.name == name for c in curves for name, _ in ANCHORS):
+        return f"# BD-rate on {dataset}\n\nNo anchor (jpeg or heic) among the results.\n"
+    return (
+        f"# BD-rate on {dataset}\n\n"
+        "Rate: 8 x bytes written / pixels; PSNR-RGB of the 8-bit output, averaged over images. "
+        "Negative BD-rate = fewer bits than the anchor at equal PSNR, averaged over the PSNR "
+        "interval where both curves have points (Bjontegaard, VCEG-M33).\n\n"
+        "## Cubic polynomial fit (Bjontegaard)\n\n" + bd_table(curves, "cubic")
+        + "\n## Piecewise cubic Hermite (PCHIP, JCT-VC/JVET CTC sheets)\n\n" + bd_table(curves, "pchip")
+    )

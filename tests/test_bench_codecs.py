@@ -1,0 +1,84 @@
+"""Every benchmarked codec behind the one protocol: real bytes, sane records, clear skips."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+import codec as codec_package
+from bench import codecs as registry
+from bench.codecs.base import CodecUnavailable
+from bench.codecs.ours import Ours, prefix_bytes
+from conftest import natural_image
+
+IMAGE = natural_image(48, 64, seed=7)
+
+
+def available(name: str):
+    try:
+        return registry.create(name)
+    except CodecUnavailable as e:
+        pytest.skip(str(e))
+
+
+@pytest.mark.parametrize("name", registry.CLASSICAL + ("klt",))
+def test_codec_returns_a_sane_record(name):
+    c = available(name)
+    json.dumps(c.settings)  # settings travel in results JSON and cache keys
+    assert c.name == name and c.description and len(c.qualities) >= 8
+    low, high = c.qualities[2], c.qualities[-2]
+    record = c.run(IMAGE, high, image_name="synthetic")
+    data = c.encode(IMAGE, high)
+    assert record.num_bytes == len(data)  # deterministic encoders, rate from real bytes
+    assert record.bpp == pytest.approx(8 * len(data) / (48 * 64))
+    assert record.decoded.shape == IMAGE.shape and record.decoded.dtype == np.uint8
+    assert 22 < record.psnr_rgb_db < 70
+    assert math.isnan(record.ms_ssim)  # image too small for 5-scale MS-SSIM
+    assert record.encode_seconds > 0 and record.decode_seconds > 0
+    assert record.layers == ()
+    coarse = c.run(IMAGE, low, with_ms_ssim=False)
+    assert coarse.num_bytes < record.num_bytes and coarse.psnr_rgb_db < record.psnr_rgb_db
+    assert np.array_equal(c.decode(data), record.decoded)
+
+
+def test_ms_ssim_on_a_large_enough_image():
+    c = available("jpeg")
+    image = natural_image(176, 192, seed=8)
+    record = c.run(image, 50)
+    assert 0.8 < record.ms_ssim <= 1.0
+
+
+def test_registry_reports_unknown_and_unavailable(monkeypatch):
+    with pytest.raises(KeyError):
+        registry.create("nope")
+
+    def broken(name=None):
+        raise FileNotFoundError("no checkpoint")
+
+    monkeypatch.setattr(codec_package, "load", broken)
+    codecs, skipped = registry.create_available(["jpeg", "ours"])
+    assert [c.name for c in codecs] == ["jpeg"]
+    assert skipped == ["ours: codec.load() failed: FileNotFoundError: no checkpoint"]
+
+
+@pytest.fixture()
+def ours(tiny_codec, monkeypatch):
+    monkeypatch.setattr(codec_package, "load", lambda name=None: tiny_codec)
+    return Ours()
+
+
+def test_ours_records_every_layer_prefix(ours):
+    assert ours.qualities == tuple(float(q) for q in range(1, ours.model.num_qualities + 1))
+    json.dumps(ours.settings)
+    record = ours.run(IMAGE, 4.0, with_ms_ssim=False)
+    data = ours.encode(IMAGE, 4.0)
+    L = ours.num_layers
+    assert len(record.layers) == L and [p.layers for p in record.layers] == list(range(1, L + 1))
+    sizes = [p.num_bytes for p in record.layers]
+    assert sizes == sorted(sizes) and sizes[-1] == len(data) == record.num_bytes
+    assert sizes == prefix_bytes(data, L)
+    for p in record.layers:
+        assert p.bpp == pytest.approx(8 * p.num_bytes / (48 * 64))
+        cut = ours.decode(data[: p.num_bytes], layers=p.layers)  # a truncated file decodes
+        assert p.psnr_rgb_db == pytest.approx(10 * np.log10(255**2 / np.mean((cut.astype(float) - IMAGE) ** 2)))
+    assert record.layers[-1].psnr_rgb_db == pytest.approx(record.psnr_rgb_db)

@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--threads", type=int, default=1, help="torch threads (classical codecs use one)")
     speed.add_argument("--out", type=Path, default=REPO / "results" / "speed")
 
+    sub.add_parser("analyze", help="paper analyses: spectrum, ima, rate-trading, similarity "
+                                   "(see python -m bench analyze --help)", add_help=False)
     fit = sub.add_parser("fit-klt", help="fit the KLT basis on training images")
     fit.add_argument("--train", type=Path, default=DEFAULT_TRAIN, help="training images (never a test set)")
     fit.add_argument("--block", type=int, default=8)
@@ -97,5 +99,10 @@ def cmd_fit_klt(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "analyze":  # the paper analyses have their own subcommands
+        from bench.analysis.cli import main as analyze_main
+
+        return analyze_main(argv[1:])
     args = build_parser().parse_args(argv)
     return {"rd": cmd_rd, "speed": cmd_speed, "fit-klt": cmd_fit_klt}[args.command](args)

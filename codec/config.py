@@ -22,8 +22,8 @@ class ModelConfig:
     Layer ``k`` lives at stride ``base_stride * 2 ** (L - 1 - k)``.
 
     Attributes:
-        image_channels: width of the full-resolution convolutions (strides 2 to 8).
-        channels: width of the latent-resolution trunk (strides 16 and coarser).
+        image_channels: width of the full-resolution transforms g_a and g_s.
+        channels: width of the hyper-analysis and the top-down trunk (strides 16 and coarser).
         latent_channels: latent channels per layer, top first.
         base_stride: stride of the finest latent layer (a power of two, >= 2).
         lambdas: rate-distortion weights of the quality anchors; quality ``q`` in
@@ -33,7 +33,7 @@ class ModelConfig:
     name: str = "hvae"
     image_channels: int = 64
     channels: int = 96
-    latent_channels: tuple[int, ...] = (16, 32, 96)
+    latent_channels: tuple[int, ...] = (32, 64, 128)
     base_stride: int = 16
     lambdas: tuple[float, ...] = DEFAULT_LAMBDAS
 

@@ -82,7 +82,7 @@ class LatentCoder:
 
         def posterior_symbols(k: int, ids: np.ndarray, ctx: dict) -> np.ndarray:
             if k == 0:
-                v = torch.round(m.top_post(feats[0]))
+                v = torch.round(feats[0])
             else:
                 y = m.posterior(k, feats[k], ctx["t"])
                 v = torch.round((y - ctx["mu"]) / ctx["step"])

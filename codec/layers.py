@@ -51,3 +51,10 @@ class ResidualMerge(nn.Module):
 
     def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return t + self.body(torch.cat([t, y], dim=1))
+
+
+class TakeLatent(nn.Module):
+    """Merge for the finest layer: the decoded latent becomes the synthesis input."""
+
+    def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return y

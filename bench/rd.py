@@ -20,7 +20,7 @@ from bench.cache import RecordCache, record_key
 from bench.images import list_images
 from bench.klt_basis import default_basis_path, load_basis
 from bench.reference import gaussian_rd_curves, published_curves
-from bench.report import bd_report, bd_table
+from bench.report import bd_report, bd_table, layer_table
 from bench.runner import Task, limit_threads, run_tasks
 from bench.summary import Curve, read_curve, summarize, write_curve, write_records_csv
 
@@ -107,6 +107,11 @@ def run_rd(opts: RdOptions) -> RdResult:
     report = bd_report(curves, dataset)
     (out / "bd_rate.md").write_text(report)
     files.append(out / "bd_rate.md")
+    for curve in curves:
+        if curve.layers is not None:  # layered codecs: the per-layer table of the model card
+            path = out / f"{curve.name}_layers.md"
+            path.write_text(layer_table(curve, dataset))
+            files.append(path)
     if opts.plots:
         from bench.plots import all_plots
 

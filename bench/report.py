@@ -55,3 +55,20 @@ def bd_report(curves: Sequence[Curve], dataset: str) -> str:
         "## Cubic polynomial fit (Bjontegaard)\n\n" + bd_table(curves, "cubic")
         + "\n## Piecewise cubic Hermite (PCHIP, JCT-VC/JVET CTC sheets)\n\n" + bd_table(curves, "pchip")
     )
+
+
+def layer_table(curve: Curve, dataset: str) -> str:
+    """Markdown for a layered codec: per quality, the file's bpp and PSNR, the bpp each layer
+    adds, and the PSNR of decoding only the first k layers (the progressive trace)."""
+    L = len(curve.layers.bpp[0])
+    header = (["quality", "bpp", "PSNR-RGB (dB)"] + [f"layer {k} bpp" for k in range(1, L + 1)]
+              + [f"PSNR, {k} layer{'s' if k > 1 else ''} (dB)" for k in range(1, L)])
+    lines = [f"### {curve.name} on {dataset}", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for i, quality in enumerate(curve.quality):
+        cumulative = curve.layers.bpp[i]
+        added = [cumulative[0]] + [b - a for a, b in zip(cumulative, cumulative[1:])]
+        cells = ([f"{quality:g}", f"{curve.bpp[i]:.3f}", f"{curve.psnr_rgb_db[i]:.2f}"]
+                 + [f"{b:.3f}" for b in added] + [f"{p:.2f}" for p in curve.layers.psnr_rgb_db[i][:-1]])
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n\nLayer 1 is the top (coarsest) layer; its bpp includes the file header.\n"

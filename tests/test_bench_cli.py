@@ -65,6 +65,19 @@ def test_curve_json_round_trip_with_layers():
     assert curve_to_json(curve_from_json(obj)) == obj
 
 
+def test_layer_table_lists_added_bits_and_prefix_psnr():
+    from bench.report import layer_table
+    from bench.summary import curve_from_json
+
+    obj = {"name": "ours", "description": "d", "kind": "measured", "settings": {},
+           "results": {"quality": [1.0], "bpp": [0.3], "psnr-rgb": [30.0], "ms-ssim": [None],
+                       "encoding_time": [0.1], "decoding_time": [0.2],
+                       "layers": {"bpp": [[0.05, 0.1, 0.3]], "psnr-rgb": [[20.0, 25.0, 30.0]],
+                                  "rate_share": [[0.17, 0.17, 0.66]]}}}
+    table = layer_table(curve_from_json(obj), "kodak")
+    assert "| 1 | 0.300 | 30.00 | 0.050 | 0.050 | 0.200 | 20.00 | 25.00 |" in table
+
+
 def test_published_references_are_marked():
     curves = published_curves()
     assert [c.name for c in curves] == ["bmshj2018-hyperprior", "mbt2018-mean"]

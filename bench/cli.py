@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("analyze", help="paper analyses: spectrum, ima, rate-trading, similarity "
                                    "(see python -m bench analyze --help)", add_help=False)
+    over = sub.add_parser("overhead", help="written bytes vs the model's rate estimate over a folder")
+    over.add_argument("--dataset", required=True)
+    over.add_argument("--qualities", default="1,4,8")
+    over.add_argument("--limit", type=int, default=None)
+    over.add_argument("--model", default=None)
     fit = sub.add_parser("fit-klt", help="fit the KLT basis on training images")
     fit.add_argument("--train", type=Path, default=DEFAULT_TRAIN, help="training images (never a test set)")
     fit.add_argument("--block", type=int, default=8)
@@ -98,6 +103,14 @@ def cmd_fit_klt(args) -> int:
     return 0
 
 
+def cmd_overhead(args) -> int:
+    from bench.overhead import measure, report
+
+    qualities = tuple(float(q) for q in args.qualities.split(","))
+    print(report(measure(args.dataset, qualities, args.limit, args.model)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "analyze":  # the paper analyses have their own subcommands
@@ -105,4 +118,4 @@ def main(argv: list[str] | None = None) -> int:
 
         return analyze_main(argv[1:])
     args = build_parser().parse_args(argv)
-    return {"rd": cmd_rd, "speed": cmd_speed, "fit-klt": cmd_fit_klt}[args.command](args)
+    return {"rd": cmd_rd, "speed": cmd_speed, "fit-klt": cmd_fit_klt, "overhead": cmd_overhead}[args.command](args)

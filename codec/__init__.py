@@ -30,8 +30,16 @@ def compress(image, quality: float = DEFAULT_QUALITY, model: str | None = None) 
     return _cached(model).compress(image, quality)
 
 
-def decompress(data: bytes, layers: int | None = None) -> "Image.Image":  # noqa: F821
-    """Decompress with the shipped model named in the file's header."""
+def decompress(data: bytes, layers: int | None = None) -> "PIL.Image.Image":  # noqa: F821
+    """Decompress with the shipped model named in the file's header.
+
+    Raises:
+        FormatError: the file is malformed, or names a model that is not installed.
+    """
+    from .checkpoints import read_manifest
     from .container import parse
 
-    return _cached(parse(data).header.model_name).decompress(data, layers)
+    name = parse(data).header.model_name
+    if name not in read_manifest()["models"]:
+        raise FormatError(f"file was made by model {name!r}, which is not installed (see `codec models`)")
+    return _cached(name).decompress(data, layers)

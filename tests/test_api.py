@@ -114,3 +114,9 @@ def test_module_level_shortcuts():
     data = codec.compress(img, quality=2)
     out = codec.decompress(data)
     assert out.size == img.size and out.mode == "RGB"
+
+
+def test_module_decompress_of_unknown_model_is_a_format_error(tiny_codec):
+    data = tiny_codec.compress(natural_image(8, 8), 2.0)  # made by "tiny", not installed
+    with pytest.raises(FormatError, match="not installed"):
+        codec.decompress(data)

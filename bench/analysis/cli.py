@@ -1,10 +1,10 @@
 """Command line of the analyses: ``python -m bench analyze {spectrum,ima,rate-trading,similarity}``.
 
-    python -m bench.analysis spectrum --dataset ../shared/data/kodak --limit 8 --qualities 4
-    python -m bench.analysis ima --dataset ../shared/data/kodak --patches 8 --columns 32
-    python -m bench.analysis rate-trading --train ../shared/data/train --steps 2000
-    python -m bench.analysis similarity --dataset ../shared/data/kodak --qualities 1,4,8
-    python -m bench.analysis similarity --run-dir runs/analysis/rate-trading/<slug>/b1_1_1
+    python -m bench analyze spectrum --dataset ../shared/data/kodak --limit 8 --qualities 4
+    python -m bench analyze ima --dataset ../shared/data/kodak --patches 8 --columns 32
+    python -m bench analyze rate-trading --train ../shared/data/train --steps 2000
+    python -m bench analyze similarity --dataset ../shared/data/kodak --qualities 1,4,8
+    python -m bench analyze similarity --run-dir runs/analysis/rate-trading/<slug>/b1_1_1
 
 Each writes ``<out>/<sub>.json`` and PNGs (default ``results/analysis/<sub>/``) and is
 tested in-process through :func:`main`. ``--model`` takes a release name (default: the

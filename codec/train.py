@@ -121,9 +121,13 @@ class Trainer:
         self.ckpt_path = self.out / "checkpoint.pt"
         self.main = self.rank == 0
 
+        if args.resume and not self.ckpt_path.exists():
+            raise FileNotFoundError(f"nothing to resume: {self.ckpt_path} does not exist")
         resume = torch.load(self.ckpt_path, map_location="cpu", weights_only=True) if args.resume else None
         if args.resume and self.main:
             print(f"resuming {self.ckpt_path} at step {resume['step']}", file=sys.stderr)
+        if resume is None and self.main and self.ckpt_path.exists():
+            raise SystemExit(f"error: {self.ckpt_path} exists; pass --resume or another --out")
         if resume is not None:
             self.config = config_from_json(resume["config"])
         elif args.arch == PEER_ARCH:
@@ -132,8 +136,6 @@ class Trainer:
                 raise SystemExit("error: the mbt2018-mean peer trains for one --lmbda")
             self.config = PeerConfig(N=args.peer_n, M=args.peer_m, lmbda=lambdas[0])
         else:
-            if self.main and self.ckpt_path.exists():
-                raise SystemExit(f"error: {self.ckpt_path} exists; pass --resume or another --out")
             self.config = ModelConfig(
                 name=args.name,
                 image_channels=args.image_channels,

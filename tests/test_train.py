@@ -69,6 +69,11 @@ def test_export_then_compress(folder, tmp_path, monkeypatch):
     assert model.decompress(model.compress(img, 3)).size == (40, 40)
 
 
+def test_resume_without_checkpoint_is_an_input_error(folder, tmp_path, capsys):
+    assert train_main([str(folder), "--out", str(tmp_path / "none"), "--resume", *TINY_ARGS]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+
+
 def test_missing_folder_is_an_input_error(tmp_path):
     assert train_main([str(tmp_path / "nope"), "--out", str(tmp_path / "r"), "--steps", "1", *TINY_ARGS]) == 2
 

@@ -247,15 +247,17 @@ def cmd_export(args) -> int:
     from .checkpoints import export_release
     from .config import ModelConfig
     from .model import HierarchicalVAE
+    from .peer import config_from_json
 
     path = Path(args.checkpoint)
     if path.is_dir():
         path = path / "checkpoint.pt"
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if '"arch"' in ckpt["config"]:
+    config = config_from_json(ckpt["config"])
+    if not isinstance(config, ModelConfig):
         raise CodecError("only hierarchical-VAE checkpoints export to releases "
                          "(the mbt2018-mean peer is benchmarked from its training checkpoint)")
-    model = HierarchicalVAE(ModelConfig.from_json(ckpt["config"]))
+    model = HierarchicalVAE(config)
     model.load_state_dict(ckpt["model"])
     out = export_release(model, args.name, half=not args.float32,
                          description=args.description or f"step {ckpt['step']}", make_default=args.default)

@@ -1,7 +1,7 @@
 """Command line: ``python -m bench {rd,speed,fit-klt} ...``; tested in-process through ``main(argv)``.
 
     python -m bench rd --dataset ../shared/data/kodak --codecs jpeg,webp,klt [--jobs N] [--limit N]
-    python -m bench speed [--image PATH] [--codecs ours,jpeg,webp,avif]
+    python -m bench speed [--image PATH] [--codecs ours,mbt2018-mean,jpeg,webp,avif]
     python -m bench fit-klt [--train ../shared/data/train] [--block 8]
 """
 from __future__ import annotations
@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("--jobs", type=int, default=1, help="worker processes (timings are clean only with 1)")
     rd.add_argument("--limit", type=int, help="use only the first N images (sorted by name)")
     rd.add_argument("--klt-basis", type=Path, help="KLT basis .npz (default: bench/klt_basis_b8.npz)")
+    rd.add_argument("--model", default=None,
+                    help="ours: a shipped model by name (default: the manifest's default); use --out to keep its results apart")
     rd.add_argument("--references", choices=("auto", "on", "off"), default="auto",
                     help="published Kodak curves of learned codecs (auto: when the dataset is Kodak)")
     rd.add_argument("--no-plots", action="store_true")
@@ -45,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     speed = sub.add_parser("speed", help="encode/decode speed and memory on one 768x512 image")
     speed.add_argument("--image", type=Path, default=DEFAULT_SPEED_IMAGE)
-    speed.add_argument("--codecs", type=_names, default=("ours", "jpeg", "webp", "avif"))
+    speed.add_argument("--codecs", type=_names, default=("ours", "mbt2018-mean", "jpeg", "webp", "avif"))
     speed.add_argument("--bpp", type=float, default=1.0, help="time each codec at its quality nearest this rate")
     speed.add_argument("--repeats", type=int, default=5)
     speed.add_argument("--threads", type=int, default=1, help="torch threads (classical codecs use one)")
@@ -70,6 +72,8 @@ def cmd_rd(args) -> int:
 
     name = args.dataset.resolve().name + (f"-first{args.limit}" if args.limit else "")
     options = {"klt": {"basis_path": str(args.klt_basis)}} if args.klt_basis else {}
+    if args.model:
+        options["ours"] = {"model_name": args.model}
     result = run_rd(RdOptions(
         dataset=args.dataset, codecs=args.codecs, out=args.out or REPO / "results" / name,
         jobs=args.jobs, limit=args.limit, options=options, progress=not args.no_progress,

@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import numpy as np
+
 from bench.bdrate import bd_psnr, bd_rate
 from bench.summary import Curve
 
@@ -44,6 +46,36 @@ def bd_table(curves: Sequence[Curve], method: str = "cubic") -> str:
     return "\n".join(lines) + "\n"
 
 
+def _interp(x: float, xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Piecewise linear in x over a monotone curve; nan outside its range (no extrapolation)."""
+    order = np.argsort(xs)
+    xs, ys = np.asarray(xs, dtype=float)[order], np.asarray(ys, dtype=float)[order]
+    if len(xs) < 2 or not xs[0] <= x <= xs[-1]:
+        return math.nan
+    return float(np.interp(x, xs, ys))
+
+
+def point_table(curves: Sequence[Curve]) -> str:
+    """Single-point codecs (e.g. a peer trained at one lambda) against every curve: the
+    curve's PSNR at the point's rate (linear in log bpp) and its rate at the point's PSNR."""
+    points = [c for c in curves if len(c.bpp) == 1]
+    if not points:
+        return ""
+    lines = ["| point | bpp | PSNR (dB) | other codec | its PSNR at that bpp (dB) | its bpp at that PSNR |",
+             "|---|---|---|---|---|---|"]
+    for point in points:
+        bpp, psnr = point.bpp[0], point.psnr_rgb_db[0]
+        for curve in curves:
+            if len(curve.bpp) < 2 or curve.kind != "measured":
+                continue
+            other_psnr = _interp(math.log(bpp), [math.log(b) for b in curve.bpp], curve.psnr_rgb_db)
+            log_bpp = _interp(psnr, curve.psnr_rgb_db, [math.log(b) for b in curve.bpp])
+            other_bpp = f"{math.exp(log_bpp):.3f} ({math.exp(log_bpp) / bpp - 1:+.1%})" if math.isfinite(log_bpp) else "n/a"
+            other = f"{other_psnr:.2f} ({other_psnr - psnr:+.2f})" if math.isfinite(other_psnr) else "n/a"
+            lines.append(f"| {point.name} | {bpp:.3f} | {psnr:.2f} | {curve.name} | {other} | {other_bpp} |")
+    return "\n".join(lines) + "\n"
+
+
 def bd_report(curves: Sequence[Curve], dataset: str) -> str:
     if not any(c.name == name for c in curves for name, _ in ANCHORS):
         return f"# BD-rate on {dataset}\n\nNo anchor (jpeg or heic) among the results.\n"
@@ -54,6 +86,9 @@ def bd_report(curves: Sequence[Curve], dataset: str) -> str:
         "interval where both curves have points (Bjontegaard, VCEG-M33).\n\n"
         "## Cubic polynomial fit (Bjontegaard)\n\n" + bd_table(curves, "cubic")
         + "\n## Piecewise cubic Hermite (PCHIP, JCT-VC/JVET CTC sheets)\n\n" + bd_table(curves, "pchip")
+        + (("\n## Single-point codecs against the curves\n\nIn brackets: the curve minus the point "
+            "(PSNR in dB, rate in percent); n/a where the curve does not reach.\n\n" + points)
+           if (points := point_table(curves)) else "")
     )
 
 

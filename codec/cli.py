@@ -255,8 +255,14 @@ def cmd_export(args) -> int:
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     config = config_from_json(ckpt["config"])
     if not isinstance(config, ModelConfig):
-        raise CodecError("only hierarchical-VAE checkpoints export to releases "
-                         "(the mbt2018-mean peer is benchmarked from its training checkpoint)")
+        from .peer import build_model, export_peer
+
+        peer = build_model(config)
+        peer.load_state_dict(ckpt["model"])
+        out = export_peer(peer, args.name, int(ckpt["step"]),
+                          description=args.description or f"step {ckpt['step']}, lambda {config.lmbda}")
+        print(f"wrote {out} (a benchmark peer, not a codec model)")
+        return EXIT_OK
     model = HierarchicalVAE(config)
     model.load_state_dict(ckpt["model"])
     out = export_release(model, args.name, half=not args.float32,

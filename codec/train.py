@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=1000, help="linear warm-up steps")
     p.add_argument("--min-lr-ratio", type=float, default=0.02, help="final lr / peak lr (cosine decay)")
     p.add_argument("--lmbda", type=str, default=None,
-                   help="one lambda, or a comma list of increasing anchors (default: 8 anchors 0.0018..0.18)")
+                   help="one lambda, or a comma list of increasing anchors (default: 8 anchors 0.0018..0.18); "
+                   "with --resume, moves the quality anchors of a run to new lambdas (same count)")
     p.add_argument("--beta", type=str, default=None, help="per-layer rate weights, top first, e.g. 1,1,1")
     p.add_argument("--channels", type=int, default=ModelConfig.channels)
     p.add_argument("--image-channels", type=int, default=ModelConfig.image_channels)
@@ -73,6 +75,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def floats(text: str | None) -> tuple[float, ...] | None:
     return None if text is None else tuple(float(v) for v in text.split(","))
+
+
+def retarget_log_steps(state: dict, old: tuple[float, ...], new: tuple[float, ...]) -> None:
+    """Re-anchor the per-quality quantization steps of a trained model at new lambdas, in place.
+
+    Each channel's learned log step is piecewise linear in log lambda between the old anchors;
+    beyond them it continues with the high-rate slope (step ~ lambda^-1/2), so a widened range
+    starts where theory puts it instead of from scratch.
+    """
+    x_old = np.log(np.asarray(old, dtype=np.float64))
+    x_new = np.log(np.asarray(new, dtype=np.float64))
+    for name in [n for n in state if n.startswith("log_steps.")]:
+        table = state[name].double().numpy()  # (Q, channels)
+        out = np.empty((len(new), table.shape[1]))
+        for c in range(table.shape[1]):
+            out[:, c] = np.interp(x_new, x_old, table[:, c])
+            below, above = x_new < x_old[0], x_new > x_old[-1]
+            out[below, c] = table[0, c] - 0.5 * (x_new[below] - x_old[0])
+            out[above, c] = table[-1, c] - 0.5 * (x_new[above] - x_old[-1])
+        state[name] = torch.from_numpy(out).to(state[name].dtype)
 
 
 def lr_at(step: int, args) -> float:
@@ -130,6 +152,19 @@ class Trainer:
             raise SystemExit(f"error: {self.ckpt_path} exists; pass --resume or another --out")
         if resume is not None:
             self.config = config_from_json(resume["config"])
+            new = floats(args.lmbda)
+            current = self.config.lambdas if isinstance(self.config, ModelConfig) else (self.config.lmbda,)
+            if new is not None and tuple(new) != tuple(current):
+                if not isinstance(self.config, ModelConfig):
+                    raise SystemExit("error: the peer's --lmbda cannot change on --resume; start a new run")
+                if len(new) != self.config.num_qualities:
+                    raise SystemExit(f"error: --lmbda on --resume needs {self.config.num_qualities} anchors, "
+                                     f"as many as the run has qualities")
+                if self.main:
+                    print(f"moving the quality anchors from lambdas {list(self.config.lambdas)} to {list(new)}",
+                          file=sys.stderr)
+                retarget_log_steps(resume["model"], self.config.lambdas, new)
+                self.config = replace(self.config, lambdas=tuple(new))
         elif args.arch == PEER_ARCH:
             lambdas = floats(args.lmbda) or (0.0067,)
             if len(lambdas) != 1:

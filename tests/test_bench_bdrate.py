@@ -52,3 +52,18 @@ def test_no_overlap_is_nan_and_bad_method_raises():
     assert math.isnan(bd_rate(RATE, PSNR, RATE, PSNR + 50))
     with pytest.raises(ValueError):
         bd_rate(RATE, PSNR, RATE, PSNR, method="linear")
+
+
+def test_single_point_codec_is_compared_at_equal_rate_and_equal_psnr():
+    from bench.report import bd_report
+    from bench.summary import Curve
+
+    # PSNR = 30 + 10 log10(bpp): at 0.5 bpp the curve gives 26.99 dB; 30 dB needs 1 bpp.
+    bpps = (0.25, 0.5, 1.0, 2.0)
+    jpeg = Curve("jpeg", "", "measured", bpps, tuple(30 + 10 * np.log10(b) for b in bpps))
+    peer = Curve("peer", "", "measured", (0.5,), (30.0,))
+    report = bd_report([jpeg, peer], "toy")
+    row = next(line for line in report.splitlines() if line.startswith("| peer | 0.500"))
+    # log-linear interpolation is exact here: PSNR is linear in log bpp
+    assert "| jpeg | 26.99 (-3.01) | 1.000 (+100.0%) |" in row
+    assert "| peer | n/a |" in report  # BD-rate of a single point is undefined

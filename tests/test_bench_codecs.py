@@ -82,3 +82,67 @@ def test_ours_records_every_layer_prefix(ours):
         cut = ours.decode(data[: p.num_bytes], layers=p.layers)  # a truncated file decodes
         assert p.psnr_rgb_db == pytest.approx(10 * np.log10(255**2 / np.mean((cut.astype(float) - IMAGE) ** 2)))
     assert record.layers[-1].psnr_rgb_db == pytest.approx(record.psnr_rgb_db)
+
+
+def test_ours_times_the_ans_coder_as_the_entropy_section(ours):
+    from bench.record import Clock
+    from codec.ans import TableCoder
+
+    original = TableCoder.encode
+    clock = Clock()
+    data = ours.encode(IMAGE, 4.0, clock)
+    assert 0 < clock.seconds["entropy"]
+    decode_clock = Clock()
+    assert np.array_equal(ours.decode(data, decode_clock), ours.decode(data))
+    assert 0 < decode_clock.seconds["entropy"]
+    assert TableCoder.encode is original  # unpatched afterwards
+
+
+@pytest.fixture(scope="module")
+def tiny_peer(tmp_path_factory):
+    """A 2-step mbt2018-mean peer, trained and exported by our own commands."""
+    pytest.importorskip("compressai")
+    from PIL import Image
+
+    from codec.cli import main as cli_main
+    from codec.train import main as train_main
+
+    root = tmp_path_factory.mktemp("peer")
+    for i in range(3):
+        Image.fromarray(natural_image(72, 80, seed=i)).save(root / f"img{i}.png")
+    run = root / "run"
+    assert train_main([str(root), "--out", str(run), "--steps", "2", "--arch", "mbt2018-mean",
+                       "--peer-n", "8", "--peer-m", "12", "--lmbda", "0.01", "--batch", "2", "--crop", "64",
+                       "--bf16", "off", "--threads", "1", "--no-progress", "--val-fraction", "0"]) == 0
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CODEC_CHECKPOINTS", str(root / "ckpts"))
+    assert cli_main(["export", str(run), "--name", "mbt2018-mean"]) == 0
+    yield registry.create("mbt2018-mean")
+    mp.undo()
+
+
+def test_peer_codes_with_compressai_and_counts_every_byte(tiny_peer):
+    from bench.codecs.peer import HEADER
+    from bench.record import Clock
+
+    c = tiny_peer
+    json.dumps(c.settings)
+    assert c.settings["step"] == 2 and c.qualities == (1.0,)
+    image = natural_image(50, 70, seed=3)  # not a multiple of 64: padded, then cropped
+    clock = Clock()
+    data = c.encode(image, 1.0, clock)
+    assert clock.seconds["entropy"] > 0
+    assert data[:4] == b"MBT1" and len(data) > HEADER.size
+    record = c.run(image, 1.0)
+    assert record.num_bytes == len(data) and record.decoded.shape == image.shape
+    assert np.array_equal(c.decode(data), record.decoded)  # decoding is deterministic
+    # the entropy-clock wrappers are gone afterwards
+    assert "compress" not in vars(c.net.entropy_bottleneck)
+    with pytest.raises(ValueError):
+        c.decode(b"JUNK" + data[4:])
+
+
+def test_peer_is_skipped_with_a_reason_when_not_shipped(tmp_path, monkeypatch):
+    monkeypatch.setenv("CODEC_CHECKPOINTS", str(tmp_path))
+    codecs, skipped = registry.create_available(["mbt2018-mean"])
+    assert codecs == [] and "mbt2018-mean" in skipped[0]

@@ -89,7 +89,7 @@ def test_ddp_gloo_two_processes(folder, tmp_path):
     assert ckpt["step"] == 3 and len(ckpt["sampler_states"]) == 2
 
 
-def test_mbt2018_mean_peer_trains_with_the_same_command(folder, tmp_path):
+def test_mbt2018_mean_peer_trains_with_the_same_command(folder, tmp_path, monkeypatch):
     out = tmp_path / "peer"
     args = [a for a in TINY_ARGS]
     assert train_main([str(folder), "--out", str(out), "--steps", "2", "--arch", "mbt2018-mean",
@@ -97,4 +97,41 @@ def test_mbt2018_mean_peer_trains_with_the_same_command(folder, tmp_path):
     ckpt = _state(out)
     assert ckpt["step"] == 2 and "aux_optimizer" in ckpt and '"arch": "mbt2018-mean"' in ckpt["config"]
     assert train_main([str(folder), "--out", str(out), "--steps", "3", "--resume", *args]) == 0
-    assert cli_main(["export", str(out), "--name", "peer"]) == 2
+    monkeypatch.setenv("CODEC_CHECKPOINTS", str(tmp_path / "ckpts"))
+    assert cli_main(["export", str(out), "--name", "peer"]) == 0
+    manifest = json.loads((tmp_path / "ckpts" / "peers" / "MANIFEST.json").read_text())
+    assert manifest["models"]["peer"]["step"] == 3
+    assert codec.checkpoints.read_manifest(tmp_path / "ckpts")["models"] == {}  # not a codec model
+
+
+def test_retarget_log_steps_interpolates_and_extrapolates_at_high_rate_slope():
+    from codec.train import retarget_log_steps
+    old = (0.01, 0.04, 0.16)
+    table = torch.tensor([[1.0, 0.0], [0.4, -1.0], [0.0, -3.0]])
+    state = {"log_steps.0": table.clone(), "other": torch.ones(1)}
+    retarget_log_steps(state, old, old)
+    assert torch.allclose(state["log_steps.0"], table)
+    new = (0.0025, 0.02, 0.64)
+    retarget_log_steps(state, old, new)
+    got = state["log_steps.0"].double()
+    # below the range: step ~ lambda^-1/2 from the first anchor; above: from the last
+    assert torch.allclose(got[0], table[0].double() + 0.5 * np.log(4), atol=1e-6)
+    assert torch.allclose(got[2], table[2].double() - 0.5 * np.log(4), atol=1e-6)
+    # inside: linear in log lambda, halfway between the first two anchors
+    assert torch.allclose(got[1], (table[0] + table[1]).double() / 2, atol=1e-6)
+
+
+def test_resume_can_move_the_quality_anchors(folder, tmp_path):
+    out = tmp_path / "run"
+    lambdas = "0.001,0.002,0.004,0.008,0.016,0.032,0.064,0.128"
+    assert train_main([str(folder), "--out", str(out), "--steps", "2", "--lmbda", lambdas, *TINY_ARGS]) == 0
+    before = _state(out)["model"]["log_steps.0"]
+    with pytest.raises(SystemExit):  # the count of qualities is part of the weights
+        train_main([str(folder), "--out", str(out), "--steps", "3", "--resume", "--lmbda", "0.001,0.1", *TINY_ARGS])
+    wider = "0.0005,0.001,0.002,0.004,0.008,0.016,0.032,0.064"
+    assert train_main([str(folder), "--out", str(out), "--steps", "3", "--resume", "--lmbda", wider,
+                       *TINY_ARGS]) == 0
+    ckpt = _state(out)
+    assert ckpt["step"] == 3
+    assert json.loads(ckpt["config"])["lambdas"] == [float(v) for v in wider.split(",")]
+    assert not torch.equal(before, ckpt["model"]["log_steps.0"])

@@ -21,6 +21,7 @@ REGISTRY: dict[str, str] = {
     "jxl": "bench.codecs.plugins:JpegXL",
     "klt": "bench.codecs.klt:Klt",
     "ours": "bench.codecs.ours:Ours",
+    "mbt2018-mean": "bench.codecs.peer:Mbt2018Mean",
 }
 CLASSICAL = ("jpeg", "jpeg444", "webp", "jpeg2000", "avif", "heic", "jxl")
 

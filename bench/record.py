@@ -98,3 +98,35 @@ class Clock:
 def section(clock: Clock | None, name: str):
     """``clock.section(name)``, or a no-op context when there is no clock."""
     return clock.section(name) if clock is not None else nullcontext()
+
+
+@contextmanager
+def timed_calls(clock: Clock | None, name: str, targets) -> Iterator[None]:
+    """While active, every call of ``owner.method`` for ``(owner, method)`` in ``targets`` is
+    timed as ``clock``'s section ``name``; owners are classes or instances, restored after.
+
+    For codecs whose entropy coder sits inside a library call (our API, CompressAI)."""
+    if clock is None:
+        yield
+        return
+    saved = []
+    for owner, method in targets:
+        had, previous = method in vars(owner), vars(owner).get(method)
+        wrapped = getattr(owner, method)
+        if isinstance(owner, type):
+            wrapped = previous
+
+        def timed(*args, _call=wrapped, **kwargs):
+            with clock.section(name):
+                return _call(*args, **kwargs)
+
+        setattr(owner, method, timed)
+        saved.append((owner, method, had, previous))
+    try:
+        yield
+    finally:
+        for owner, method, had, previous in reversed(saved):
+            if had:
+                setattr(owner, method, previous)
+            else:
+                delattr(owner, method)

@@ -13,7 +13,6 @@ timed as the ``entropy`` section; the float64 top-down pass that derives the tab
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import replace
 from typing import Any
 
@@ -22,7 +21,7 @@ from PIL import Image
 
 from bench.codecs.base import Codec, CodecUnavailable
 from bench.metrics import bits_per_pixel, psnr_rgb_db
-from bench.record import Clock, LayerPoint, Record
+from bench.record import Clock, LayerPoint, Record, timed_calls
 
 
 def prefix_bytes(data: bytes, num_layers: int) -> list[int]:
@@ -42,29 +41,11 @@ def prefix_bytes(data: bytes, num_layers: int) -> list[int]:
     return out
 
 
-@contextlib.contextmanager
 def entropy_clock(clock: Clock | None):
     """Time every ``TableCoder.encode``/``decode`` call as ``clock``'s ``entropy`` section."""
-    if clock is None:
-        yield
-        return
     from codec.ans import TableCoder
 
-    originals = {name: TableCoder.__dict__[name] for name in ("encode", "decode")}
-
-    def timed(original):
-        def wrapper(*args, **kwargs):
-            with clock.section("entropy"):
-                return original(*args, **kwargs)
-        return wrapper
-
-    for name, original in originals.items():
-        setattr(TableCoder, name, timed(original))
-    try:
-        yield
-    finally:
-        for name, original in originals.items():
-            setattr(TableCoder, name, original)
+    return timed_calls(clock, "entropy", [(TableCoder, "encode"), (TableCoder, "decode")])
 
 
 class Ours(Codec):

@@ -12,14 +12,13 @@ weights. Images are padded to a multiple of 64 by repeating edge pixels, as our 
 """
 from __future__ import annotations
 
-import contextlib
 import struct
 from typing import Any
 
 import numpy as np
 
 from bench.codecs.base import Codec, CodecUnavailable
-from bench.record import Clock
+from bench.record import Clock, timed_calls
 
 MAGIC = b"MBT1"
 HEADER = struct.Struct(">4sHHHHI")
@@ -55,28 +54,10 @@ class Mbt2018Mean(Codec):
                 "config": self.model.config.to_json(), "compressai": self.compressai_version,
                 "padding": f"edge, multiple of {MULTIPLE}", "format": MAGIC.decode()}
 
-    @contextlib.contextmanager
     def _entropy_clock(self, clock: Clock | None):
         """Time CompressAI's entropy coder calls as the ``entropy`` section, without changing them."""
-        if clock is None:
-            yield
-            return
-        patched = []
-        for module in (self.net.entropy_bottleneck, self.net.gaussian_conditional):
-            for method in ("compress", "decompress"):
-                original = getattr(module, method)
-
-                def timed(*args, _original=original, **kwargs):
-                    with clock.section("entropy"):
-                        return _original(*args, **kwargs)
-
-                setattr(module, method, timed)
-                patched.append((module, method))
-        try:
-            yield
-        finally:
-            for module, method in patched:
-                delattr(module, method)  # back to the class's method
+        modules = (self.net.entropy_bottleneck, self.net.gaussian_conditional)
+        return timed_calls(clock, "entropy", [(m, f) for m in modules for f in ("compress", "decompress")])
 
     def encode(self, image: np.ndarray, quality: float, clock: Clock | None = None) -> bytes:
         torch = self.torch

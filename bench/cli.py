@@ -1,8 +1,9 @@
-"""Command line: ``python -m bench {rd,speed,fit-klt} ...``; tested in-process through ``main(argv)``.
+"""Command line: ``python -m bench {rd,speed,overhead,fit-klt,readme,analyze} ...``; tested in-process through ``main(argv)``.
 
     python -m bench rd --dataset ../shared/data/kodak --codecs jpeg,webp,klt [--jobs N] [--limit N]
     python -m bench speed [--image PATH] [--codecs ours,mbt2018-mean,jpeg,webp,avif]
     python -m bench fit-klt [--train ../shared/data/train] [--block 8]
+    python -m bench readme [--check]      # README's results block from results/
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from bench import codecs as registry
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_TRAIN = REPO.parent / "shared" / "data" / "train"
 DEFAULT_SPEED_IMAGE = REPO.parent / "shared" / "data" / "kodak" / "kodim01.png"
-DEFAULT_RD_CODECS = ("ours",) + registry.CLASSICAL + ("klt",)
+DEFAULT_RD_CODECS = ("ours", "mbt2018-mean") + registry.CLASSICAL + ("klt",)
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -60,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     over.add_argument("--qualities", default="1,4,8")
     over.add_argument("--limit", type=int, default=None)
     over.add_argument("--model", default=None)
+    readme = sub.add_parser("readme", help="rebuild README's results block from results/")
+    readme.add_argument("--results", type=Path, default=REPO / "results")
+    readme.add_argument("--readme", type=Path, default=REPO / "README.md")
+    readme.add_argument("--check", action="store_true", help="exit 1 if README is out of date; write nothing")
     fit = sub.add_parser("fit-klt", help="fit the KLT basis on training images")
     fit.add_argument("--train", type=Path, default=DEFAULT_TRAIN, help="training images (never a test set)")
     fit.add_argument("--block", type=int, default=8)
@@ -115,6 +120,12 @@ def cmd_overhead(args) -> int:
     return 0
 
 
+def cmd_readme(args) -> int:
+    from bench.readme import main as readme_main
+
+    return readme_main(args.results, args.readme, args.check)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "analyze":  # the paper analyses have their own subcommands
@@ -122,4 +133,5 @@ def main(argv: list[str] | None = None) -> int:
 
         return analyze_main(argv[1:])
     args = build_parser().parse_args(argv)
-    return {"rd": cmd_rd, "speed": cmd_speed, "fit-klt": cmd_fit_klt, "overhead": cmd_overhead}[args.command](args)
+    return {"rd": cmd_rd, "speed": cmd_speed, "fit-klt": cmd_fit_klt, "overhead": cmd_overhead,
+            "readme": cmd_readme}[args.command](args)

@@ -1,0 +1,40 @@
+"""``python -m bench readme``: README's results block comes from the runs' own JSON."""
+import pytest
+
+from bench.cli import main as bench_main
+from bench.summary import Curve, write_curve
+
+
+def _write(folder, name, bpp, psnr):
+    folder.mkdir(parents=True, exist_ok=True)
+    write_curve(Curve(name, name, "measured", tuple(bpp), tuple(psnr), quality=tuple(range(len(bpp)))),
+                folder / f"{name}.json")
+
+
+def test_readme_block_is_rebuilt_from_results_and_checked(tmp_path, capsys):
+    bpps = (0.25, 0.5, 1.0, 2.0)
+    for dataset in ("kodak", "holdout"):
+        _write(tmp_path / "results" / dataset, "jpeg", bpps, (26.0, 29.0, 32.0, 35.0))
+        # exactly half the rate of JPEG at every PSNR
+        _write(tmp_path / "results" / dataset, "ours", [b / 2 for b in bpps], (26.0, 29.0, 32.0, 35.0))
+    _write(tmp_path / "results" / "kodak-old", "jpeg", bpps, (26.0, 29.0, 32.0, 35.0))
+    _write(tmp_path / "results" / "kodak-old", "peer", (0.5,), (30.0,))
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results: generated -->\nstale numbers\n<!-- /results -->\noutro\n")
+    args = ["readme", "--results", str(tmp_path / "results"), "--readme", str(readme)]
+    assert bench_main(args + ["--check"]) == 1
+    assert bench_main(args) == 0
+    text = readme.read_text()
+    assert "stale numbers" not in text and text.startswith("intro\n") and text.endswith("<!-- /results -->\noutro\n")
+    row = next(line for line in text.splitlines() if line.startswith("| ours |"))
+    assert row.count("-50.0%") == 2  # BD-rate vs JPEG on both datasets
+    assert "| peer | 0.500 | 30.00 | jpeg | 29.00 (-1.00) | 0.630 (+26.0%) |" in text  # equal-budget point table
+    assert bench_main(args + ["--check"]) == 0
+    capsys.readouterr()
+
+
+def test_readme_without_markers_or_results_is_an_error(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("no markers\n")
+    with pytest.raises(FileNotFoundError):
+        bench_main(["readme", "--results", str(tmp_path / "none"), "--readme", str(readme)])

@@ -8,6 +8,12 @@ Tables are built once, when a model is loaded for inference (no ``update()`` ste
 They hold integer counts, so the probabilities constriction quantizes are exactly
 reproducible, and :meth:`TableCoder.bits` gives the information content the coder
 spends, which is what a model's rate estimate reports.
+
+Every table ends in an *escape* symbol (count 1, about 20 bits): a value outside the
+table's support is coded as the escape, and its distance beyond the support follows in
+the same stream, Elias-gamma style under uniform tables (6 bits of side and length, then
+the bits themselves). No value is ever clipped, so an image whose latents stray far from
+the prior costs more bits instead of decoding to something else.
 """
 from __future__ import annotations
 
@@ -22,6 +28,9 @@ AnsCoder = constriction.stream.stack.AnsCoder
 
 COUNT_BITS = 20  # table resolution: every symbol of a table has mass >= 2^-20
 CODER_PRECISION = 24  # constriction's Categorical represents probabilities in 24-bit fixed point
+ESCAPE_COUNT = 1.0  # the escape symbol's count, appended to every table
+MAX_MAGNITUDE = 2**30  # |value| a coder accepts; escapes code up to 32-bit distances
+_LENGTH_BITS = 5  # an escape's header: 1 side bit + 5 bits of (bit length - 1)
 
 
 class StreamError(ValueError):
@@ -62,41 +71,57 @@ class Table:
     offset: int
 
 
+def _uniform(bits: int):
+    """A uniform Categorical over 2^bits symbols (exactly ``bits`` bits each)."""
+    return Categorical(np.ones(2**bits), perfect=False)
+
+
 class TableCoder:
     """Codes int symbols, each under the table its ``table_ids`` entry names.
 
     Args:
-        tables: the distributions; ``table_ids`` index into this sequence.
+        tables: the distributions; ``table_ids`` index into this sequence. Values outside
+            a table's support are escaped (see the module docstring), at a cost
+            :meth:`bits` counts exactly.
     """
 
     def __init__(self, tables: Sequence[Table]):
         if not tables:
             raise ValueError("a TableCoder needs at least one table")
         self.tables = tuple(tables)
-        self._models = [Categorical(t.counts, perfect=False) for t in self.tables]
+        counts = [np.append(t.counts, ESCAPE_COUNT) for t in self.tables]
+        self._models = [Categorical(c, perfect=False) for c in counts]
         self.offsets = np.array([t.offset for t in self.tables], dtype=np.int64)
-        self.sizes = np.array([len(t.counts) for t in self.tables], dtype=np.int64)
-        # Flat -log2 p lookup for bits(): entry starts[i] + j is symbol offset_i + j of table i.
-        self._starts = np.concatenate([[0], np.cumsum(self.sizes)[:-1]])
-        self._neg_log2 = np.concatenate(
-            [CODER_PRECISION - np.log2(coder_weights(t.counts)) for t in self.tables])
+        self.sizes = np.array([len(t.counts) for t in self.tables], dtype=np.int64)  # escape excluded
+        # Flat -log2 p lookup for bits(): entry starts[i] + j is symbol offset_i + j of table i,
+        # entry starts[i] + sizes[i] its escape.
+        self._starts = np.concatenate([[0], np.cumsum(self.sizes + 1)[:-1]])
+        self._neg_log2 = np.concatenate([CODER_PRECISION - np.log2(coder_weights(c)) for c in counts])
+        self._header = _uniform(1 + _LENGTH_BITS)
+        self._chunks = {b: _uniform(b) for b in range(1, 9)}
 
-    def clamp(self, values: np.ndarray, table_ids: np.ndarray) -> np.ndarray:
-        """Clip each value into the support of its table."""
-        lo = self.offsets[table_ids]
-        return np.clip(values, lo, lo + self.sizes[table_ids] - 1)
-
-    def _indices(self, values: np.ndarray, table_ids: np.ndarray) -> np.ndarray:
-        idx = np.asarray(values, dtype=np.int64).ravel() - self.offsets[table_ids]
-        if np.any(idx < 0) or np.any(idx >= self.sizes[table_ids]):
-            raise ValueError("a symbol lies outside its table; clamp() it first")
-        return idx
+    def _split(self, values: np.ndarray, table_ids: np.ndarray):
+        """-> symbol indices (escape = size) and, for escaped values in flat order,
+        (side: 0 above / 1 below, u = distance beyond the support, >= 1)."""
+        values = np.asarray(values, dtype=np.int64).ravel()
+        if values.size != table_ids.size:
+            raise ValueError("values and table_ids differ in size")
+        if values.size and np.abs(values).max() > MAX_MAGNITUDE:
+            raise ValueError(f"a symbol exceeds the coder's range (|value| <= {MAX_MAGNITUDE})")
+        size = self.sizes[table_ids]
+        idx = values - self.offsets[table_ids]
+        below, above = idx < 0, idx >= size
+        escaped = below | above
+        u = np.where(below, -idx, idx - size + 1)[escaped]
+        idx = np.where(escaped, size, idx)
+        return idx, below[escaped].astype(np.int64), u
 
     def bits(self, values: np.ndarray, table_ids: np.ndarray) -> float:
         """Information content in bits of ``values`` under the tables (what the coder spends)."""
         table_ids = np.asarray(table_ids, dtype=np.int64).ravel()
-        idx = self._indices(values, table_ids)
-        return float(self._neg_log2[self._starts[table_ids] + idx].sum())
+        idx, _, u = self._split(values, table_ids)
+        escape_bits = (1 + _LENGTH_BITS) * u.size + float((_bit_length(u) - 1).sum())
+        return float(self._neg_log2[self._starts[table_ids] + idx].sum()) + escape_bits
 
     @staticmethod
     def _groups(table_ids: np.ndarray):
@@ -108,11 +133,23 @@ class TableCoder:
     def encode(self, values: np.ndarray, table_ids: np.ndarray) -> bytes:
         """values, table_ids: same number of elements -> little-endian stream of 32-bit words."""
         table_ids = np.asarray(table_ids, dtype=np.int64).ravel()
-        idx = self._indices(values, table_ids)
+        idx, side, u = self._split(values, table_ids)
         order, groups = self._groups(table_ids)
         sorted_idx = idx[order].astype(np.int32)
         coder = AnsCoder()
-        # A stack: encode the groups backwards so the decoder pops them in order.
+        # A stack: push what the decoder pops last first. Decode order: the table groups,
+        # then the escapes' headers, their full bytes, and their remaining 1..7 bits.
+        if u.size:
+            nbits = _bit_length(u) - 1  # bits below the leading one
+            rest = nbits % 8
+            for b in range(7, 0, -1):
+                sel = rest == b
+                if sel.any():
+                    coder.encode_reverse((u[sel] & ((1 << b) - 1)).astype(np.int32), self._chunks[b])
+            full = [(u[i] >> (rest[i] + 8 * j)) & 255 for i in range(u.size) for j in reversed(range(nbits[i] // 8))]
+            if full:
+                coder.encode_reverse(np.array(full, dtype=np.int32), self._chunks[8])
+            coder.encode_reverse((side * 32 + nbits).astype(np.int32), self._header)
         for table, start, stop in reversed(groups):
             coder.encode_reverse(sorted_idx[start:stop], self._models[table])
         return coder.get_compressed().astype("<u4").tobytes()
@@ -124,13 +161,45 @@ class TableCoder:
         table_ids = np.asarray(table_ids, dtype=np.int64).ravel()
         words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
         order, groups = self._groups(table_ids)
-        out = np.empty(table_ids.size, dtype=np.int64)
+        idx = np.empty(table_ids.size, dtype=np.int64)
         try:
             coder = AnsCoder(words)
             for table, start, stop in groups:
-                out[order[start:stop]] = coder.decode(self._models[table], int(stop - start))
+                idx[order[start:stop]] = coder.decode(self._models[table], int(stop - start))
+            size = self.sizes[table_ids]
+            escaped = np.flatnonzero(idx == size)
+            values = idx + self.offsets[table_ids]
+            if escaped.size:
+                header = coder.decode(self._header, int(escaped.size)).astype(np.int64)
+                side, nbits = header >> _LENGTH_BITS, header & 31
+                rest = nbits % 8
+                full = coder.decode(self._chunks[8], int((nbits // 8).sum())).astype(np.int64)
+                u = np.ones(escaped.size, dtype=np.int64)
+                pos = 0
+                for i in range(escaped.size):
+                    for _ in range(nbits[i] // 8):
+                        u[i] = (u[i] << 8) | full[pos]
+                        pos += 1
+                for b in range(1, 8):
+                    sel = np.flatnonzero(rest == b)
+                    if sel.size:
+                        low = coder.decode(self._chunks[b], int(sel.size)).astype(np.int64)
+                        u[sel] = (u[sel] << b) | low
+                lo = self.offsets[table_ids[escaped]]
+                values[escaped] = np.where(side == 1, lo - u, lo + size[escaped] - 1 + u)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as e:  # constriction panics derive from BaseException
             raise StreamError(f"entropy decoder failed: {e}") from None
-        return out + self.offsets[table_ids]
+        return values
+
+
+def _bit_length(u: np.ndarray) -> np.ndarray:
+    """Bit length of positive int64 values (1 -> 1, 2..3 -> 2, ...)."""
+    out = np.zeros(u.shape, dtype=np.int64)
+    v = u.copy()
+    while np.any(v):
+        nz = v > 0
+        out[nz] += 1
+        v >>= 1
+    return out

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from .errors import FormatError
 
 MAGIC = b"HVC\x89"
-VERSION = 1
+VERSION = 2  # 2: every table ends in an escape symbol (codec.ans)
 MAX_SIDE = 32768
 MAX_PIXELS = 1 << 25  # about 33.5 megapixels
 MAX_LAYERS = 16

@@ -26,7 +26,7 @@ from .entropy_models import SCALE_MIN, FactorizedDensity
 MU_GRID = 1 / 256
 SCALE_MAX = 64.0
 NUM_SCALES = 96
-TOP_RADIUS = 127  # top-layer symbols are clamped to [-127, 127]
+TOP_RADIUS = 127  # top-layer tables cover [-127, 127]; values beyond are escaped
 
 _LOG_MIN = math.log(SCALE_MIN)
 _LOG_STEP = (math.log(SCALE_MAX) - _LOG_MIN) / (NUM_SCALES - 1)
@@ -52,7 +52,7 @@ def gaussian_radius(scale: float) -> int:
 
 
 def gaussian_coder() -> TableCoder:
-    """One table per scale level: a unit-bin discretized N(0, s) on [-R(s), R(s)]."""
+    """One table per scale level: a unit-bin discretized N(0, s) on [-R(s), R(s)] (escapes beyond)."""
     tables = []
     for s in scale_levels():
         R = gaussian_radius(s)

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .ans import TableCoder
+from .ans import MAX_MAGNITUDE, TableCoder
 from .entropy_params import factorized_coder, gaussian_coder, scale_index, snap_mu
 from .model import HierarchicalVAE
 
@@ -86,8 +86,9 @@ class LatentCoder:
             else:
                 y = m.posterior(k, feats[k], ctx["t"])
                 v = torch.round((y - ctx["mu"]) / ctx["step"])
-            v = v.numpy().astype(np.int64)
-            return self.coders[k].clamp(v, ids).reshape(v.shape)
+            # Values outside a table's support are escaped by the coder, not clipped; only a
+            # broken model could exceed MAX_MAGNITUDE.
+            return np.clip(v.numpy(), -MAX_MAGNITUDE, MAX_MAGNITUDE).astype(np.int64)
 
         _, layers = self._top_down(x.shape[0], x.shape[2], x.shape[3], quality, posterior_symbols)
         return layers

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from codec.ans import StreamError, Table, TableCoder, quantize_pmf
+from codec.ans import MAX_MAGNITUDE, StreamError, Table, TableCoder, quantize_pmf
 from codec.entropy_params import gaussian_coder, scale_levels
 
 
@@ -9,7 +9,7 @@ def test_round_trip_and_overhead():
     coder = gaussian_coder()
     rng = np.random.default_rng(0)
     ids = rng.integers(0, len(scale_levels()), 50_000)
-    values = coder.clamp(np.round(rng.normal(0, scale_levels()[ids])).astype(np.int64), ids)
+    values = np.round(rng.normal(0, scale_levels()[ids])).astype(np.int64)
     data = coder.encode(values, ids)
     np.testing.assert_array_equal(coder.decode(data, ids), values)
     ideal = coder.bits(values, ids)
@@ -23,11 +23,36 @@ def test_one_call_per_table_order_independent():
     assert list(coder.decode(coder.encode(values, ids), ids)) == list(values)
 
 
-def test_out_of_range_symbol_is_rejected():
-    coder = TableCoder([Table(quantize_pmf([1, 1, 1]), -1)])
+def test_values_outside_a_table_are_escaped_not_clipped():
+    """Any value up to MAX_MAGNITUDE survives, on either side of any table, and bits()
+    is exactly what the stream costs."""
+    coder = TableCoder([Table(quantize_pmf([1, 2, 1]), -1), Table(quantize_pmf([1] * 5), 3)])
+    rng = np.random.default_rng(2)
+    edges = [-MAX_MAGNITUDE, MAX_MAGNITUDE, -2, 2, 1, -1, 0, 2, 3, 7, 8, 300, -300, 256, 257, 65535]
+    values = np.concatenate([edges, rng.integers(-2**20, 2**20, 500), rng.integers(-3, 9, 4000)])
+    ids = rng.integers(0, 2, values.size)
+    data = coder.encode(values, ids)
+    np.testing.assert_array_equal(coder.decode(data, ids), values)
+    ideal = coder.bits(values, ids)
+    assert ideal <= 8 * len(data) <= ideal + 64
+    # One escape costs the escape symbol (~20 bits), 6 header bits and its length's bits.
+    one = coder.bits(np.array([2 + 2**10 - 1]), np.array([0]))
+    assert 19.5 + 6 + 10 < one < 20.5 + 6 + 10
     with pytest.raises(ValueError):
-        coder.encode(np.array([2]), np.array([0]))
-    assert coder.clamp(np.array([5, -5]), np.array([0, 0])).tolist() == [1, -1]
+        coder.encode(np.array([MAX_MAGNITUDE + 1]), np.array([0]))
+
+
+def test_escapes_in_a_latent_layer_round_trip():
+    """The shared Gaussian tables with a few far outliers (a prior that is overconfident)."""
+    coder = gaussian_coder()
+    rng = np.random.default_rng(3)
+    ids = rng.integers(0, 10, 20_000)
+    values = np.round(rng.normal(0, scale_levels()[ids])).astype(np.int64)
+    far = rng.choice(values.size, 300, replace=False)
+    values[far] = rng.integers(-5000, 5000, far.size)
+    data = coder.encode(values, ids)
+    np.testing.assert_array_equal(coder.decode(data, ids), values)
+    assert coder.bits(values, ids) <= 8 * len(data) <= coder.bits(values, ids) + 64
 
 
 def test_bad_stream_raises_stream_error():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from codec import FormatError
-from codec.container import MAGIC, Header, parse, serialize
+from codec.container import MAGIC, VERSION, Header, parse, serialize
 
 HEADER = Header(width=70, height=65, mode="RGB", num_layers=3, quality_milli=2500,
                 model_name="tiny", weights_digest=bytes(range(8)))
@@ -22,7 +22,7 @@ def test_round_trip():
 
 def test_layout_is_little_endian_and_documented():
     data = serialize(HEADER, CHUNKS)
-    assert data[:4] == MAGIC and data[4] == 1
+    assert data[:4] == MAGIC and data[4] == VERSION == 2
     assert struct.unpack_from("<II", data, 8) == (70, 65)
     assert struct.unpack_from("<H", data, 16)[0] == 2500
     pos = 35

@@ -42,3 +42,27 @@ def test_decode_in_other_processes_and_thread_counts(shipped_codec, tmp_path):
                              capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr
         assert tuple(out.stdout.split()) == here, f"differs with {threads} thread(s)"
+
+
+def test_symbols_outside_the_tables_survive_the_file():
+    """A prior far too confident for its image (here: every bottom-up feature scaled 300x)
+    puts many symbols outside their tables. They must reach the decoder unchanged
+    (escaped, not clipped), and the file must cost at least what the estimate says."""
+    from codec.api import Codec, prepare, to_tensor
+
+    codec_ = Codec.random(seed=3)
+    model = codec_._coder.model
+    bottom_up = model.bottom_up
+    model.bottom_up = lambda x: [300 * f for f in bottom_up(x)]
+    img = natural_image(128, 192, seed=5)
+    x = to_tensor([prepare(img).pixels], codec_.config.pad_multiple)
+    sent = codec_._coder.encode(x, 3.0)
+    outside = sum(int(np.sum((layer.values[0] < c.offsets[layer.table_ids[0]])
+                             | (layer.values[0] >= c.offsets[layer.table_ids[0]] + c.sizes[layer.table_ids[0]])))
+                  for layer, c in zip(sent, codec_._coder.coders))
+    assert outside > 100
+    data = codec_.compress(img, 3.0)
+    for a, b in zip(sent, codec_.decode_symbols(data)):
+        np.testing.assert_array_equal(a.values, b.values)
+    estimate = codec_.estimate(img, 3.0)
+    assert estimate.bits <= 8 * len(data)

@@ -64,8 +64,11 @@ class Ours(Codec):
 
     @property
     def settings(self) -> dict[str, Any]:
-        # The weights digest keys the cache: a retrained model is measured afresh.
-        return {"num_layers": self.num_layers, "name": self.model.name,
+        # The weights digest and the file format version key the cache: a retrained model,
+        # or a change to the bitstream, is measured afresh.
+        from codec.container import VERSION
+
+        return {"num_layers": self.num_layers, "name": self.model.name, "format": VERSION,
                 "digest": self.model.digest.hex(), "config": str(self.model.config)}
 
     def encode(self, image: np.ndarray, quality: float, clock: Clock | None = None) -> bytes:

@@ -4,7 +4,8 @@ The block sits between ``<!-- results -->`` and ``<!-- /results -->`` markers an
 tables read from the runs' own outputs, so README's numbers are whatever the runs measured:
 
     results/kodak, results/holdout   python -m bench rd --dataset ../shared/data/{kodak,holdout}
-    results/kodak-<model>            ... --model <model> --out results/kodak-<model> (optional)
+    results/<dataset>-<model>        ... --model <model> --out results/<dataset>-<model> (optional:
+                                     the shipped-models table; kodak-* also the equal-budget table)
     results/speed/speed.md           python -m bench speed
 
 ``--check`` exits 1 if README differs from what the results give (nothing is written).
@@ -78,6 +79,30 @@ def combined_bd_table(datasets: Sequence[tuple[str, list[Curve]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def models_table(root: Path) -> str:
+    """Every shipped model measured (``results/<dataset>`` for the default, ``results/<dataset>-
+    <model>`` for others): per dataset BD-rate vs JPEG of the same run, and the bpp range."""
+    rows: dict[str, dict[str, str]] = {}
+    names = ("kodak", "holdout")
+    for name in names:
+        for folder in [root / name] + sorted(p for p in root.glob(f"{name}-*") if p.is_dir()):
+            curves = {c.name: c for c in load_curves(folder, references=False) if c.kind == "measured"}
+            ours, jpeg = curves.get("ours"), curves.get("jpeg")
+            if ours is None:
+                continue
+            model = str(ours.settings.get("name", "?")) + (" (default)" if folder.name == name else "")
+            rows.setdefault(model, {})[name] = (
+                f"{_bd(jpeg, ours)} | {min(ours.bpp):.2f}-{max(ours.bpp):.2f} | "
+                f"{min(ours.psnr_rgb_db):.2f}-{max(ours.psnr_rgb_db):.2f}")
+    if len(rows) < 2:
+        return ""
+    header = ["model"] + [f"{n}: {col}" for n in names for col in ("BD-rate vs JPEG", "bpp", "PSNR (dB)")]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for model, cells in sorted(rows.items(), key=lambda kv: "(default)" not in kv[0]):
+        lines.append("| " + " | ".join([model] + [cells.get(n, "- | - | -") for n in names]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def results_block(root: Path) -> str:
     """Markdown of every results table README shows, from the run folders under ``root``."""
     parts = ["Rate: 8 x bytes written / pixels; PSNR-RGB of the 8-bit output, averaged over "
@@ -99,6 +124,10 @@ def results_block(root: Path) -> str:
         layers = root / name / "ours_layers.md"
         if layers.exists():
             parts.append(layers.read_text().replace("### ours on", "### ours per quality and layer,"))
+    models = models_table(root)
+    if models:
+        parts.append("### Shipped models (`... --model NAME --out results/<dataset>-NAME`)\n")
+        parts.append(models)
     for folder in sorted(p for p in root.glob("kodak-*") if p.is_dir()):
         curves = load_curves(folder, references=False)
         points = point_table(curves)

@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", type=Path, default=DEFAULT_TRAIN, help="training images (never a test set)")
     p.add_argument("--grid", default=None, help='beta vectors, top first: "1,1,1;0.5,0.5,2" '
                    "(default: upper layers x bottom layer in {0.5,1,2}^2)")
-    p.add_argument("--steps", type=int, default=2000,
+    p.add_argument("--steps", type=int, default=6000,
                    help="steps per grid point (about 15 steps/s with the default model on one core)")
     p.add_argument("--crop", type=int, default=64)
     p.add_argument("--batch", type=int, default=8)
@@ -76,8 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--snapshots", type=int, default=0, help="save S checkpoints per run (constant lr)")
     p.add_argument("--runs", type=Path, default=REPO / "runs" / "analysis" / "rate-trading")
     p.add_argument("--eval-dataset", type=Path, default=DEFAULT_KODAK)
-    p.add_argument("--eval-limit", type=int, default=8)
-    p.add_argument("--eval-crop", type=int, default=256)
+    p.add_argument("--eval-limit", type=int, default=24, help="first N images of --eval-dataset")
+    p.add_argument("--eval-crop", type=int, default=None,
+                   help="centre crop size for evaluation (default: --crop; the small models' top "
+                   "layer is 1x1 at 64 px, and larger crops put them out of their training regime)")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--no-plots", action="store_true")
 
@@ -164,6 +166,7 @@ def cmd_rate_trading(args) -> int:
         warmup=args.warmup, seed=args.seed, threads=args.threads, snapshots=args.snapshots)
     grid = parse_grid(args.grid, settings.num_layers) if args.grid else default_grid(settings.num_layers)
     root = args.runs / settings.slug()
+    args.eval_crop = args.eval_crop or args.crop
     x = center_crops(load_folder(args.eval_dataset, args.eval_limit), args.eval_crop)
     points = []
     for betas in grid:

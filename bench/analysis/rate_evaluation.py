@@ -6,7 +6,7 @@ layer (what the ANS coder spends, container excluded); ``reconstruct`` with the 
 below k set to symbol 0 (their prior means, as a file cut after layer k decodes) gives
 the progressive reconstructions. PSNR is on 8-bit RGB (x̂ rounded to 0..255), per crop,
 averaged over crops. Results are cached per run in ``eval.json``, keyed by the
-checkpoint step and the evaluation inputs.
+checkpoint step, the evaluation inputs and the file format version (the coding path).
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from codec.container import VERSION as FORMAT_VERSION
 from codec.latent_codec import LatentCoder, LayerSymbols
 
 from .models import load_checkpoint
@@ -79,7 +80,8 @@ def inputs_digest(x: torch.Tensor, quality: float) -> str:
 def evaluate_point(point: TrainedPoint, x: torch.Tensor, quality: float = 1.0) -> PointResult:
     """x: (N, 3, S, S) evaluation crops; cached in ``point.folder / "eval.json"``."""
     named = load_checkpoint(point.checkpoint)
-    key = {"step": named.step, "inputs": inputs_digest(x, quality)}
+    # The file format version stands for the coding path (tables, escapes): a change recomputes.
+    key = {"step": named.step, "inputs": inputs_digest(x, quality), "format": FORMAT_VERSION}
     cache = point.folder / "eval.json"
     if cache.exists():
         stored = json.loads(cache.read_text())

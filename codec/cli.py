@@ -71,6 +71,12 @@ def _read(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _write(path: str, data: bytes, force: bool) -> None:
     if path == "-":
         sys.stdout.buffer.write(data)
@@ -84,6 +90,7 @@ def _write(path: str, data: bytes, force: bool) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a new file gets the usual mode
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -50,6 +50,18 @@ def test_default_decompress_name_and_no_leftovers(workdir):
     assert not [p for p in os.listdir(workdir) if p.endswith(".tmp")]
 
 
+def test_outputs_get_the_usual_file_mode(workdir):
+    """Written through a private temporary file, but not left private (0600)."""
+    old = os.umask(0o022)
+    try:
+        assert main(["compress", "a.png", "-o", "m.hvc"]) == 0
+        assert main(["decompress", "m.hvc", "-o", "m.png"]) == 0
+    finally:
+        os.umask(old)
+    assert (workdir / "m.hvc").stat().st_mode & 0o777 == 0o644
+    assert (workdir / "m.png").stat().st_mode & 0o777 == 0o644
+
+
 def test_folder_and_several_inputs(workdir):
     assert main(["compress", str(workdir), "-o", "out"]) == 0
     assert sorted(os.listdir("out")) == ["a.hvc", "b.hvc"]

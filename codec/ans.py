@@ -31,6 +31,7 @@ CODER_PRECISION = 24  # constriction's Categorical represents probabilities in 2
 ESCAPE_COUNT = 1.0  # the escape symbol's count, appended to every table
 MAX_MAGNITUDE = 2**30  # |value| a coder accepts; escapes code up to 32-bit distances
 _LENGTH_BITS = 5  # an escape's header: 1 side bit + 5 bits of (bit length - 1)
+_SIDE = 1 << _LENGTH_BITS  # header = side * _SIDE + (bit length - 1)
 
 
 class StreamError(ValueError):
@@ -146,10 +147,11 @@ class TableCoder:
                 sel = rest == b
                 if sel.any():
                     coder.encode_reverse((u[sel] & ((1 << b) - 1)).astype(np.int32), self._chunks[b])
-            full = [(u[i] >> (rest[i] + 8 * j)) & 255 for i in range(u.size) for j in reversed(range(nbits[i] // 8))]
+            full = [(u[i] >> (rest[i] + 8 * j)) & 255
+                    for i in np.flatnonzero(nbits >= 8) for j in reversed(range(nbits[i] // 8))]
             if full:
                 coder.encode_reverse(np.array(full, dtype=np.int32), self._chunks[8])
-            coder.encode_reverse((side * 32 + nbits).astype(np.int32), self._header)
+            coder.encode_reverse((side * _SIDE + nbits).astype(np.int32), self._header)
         for table, start, stop in reversed(groups):
             coder.encode_reverse(sorted_idx[start:stop], self._models[table])
         return coder.get_compressed().astype("<u4").tobytes()
@@ -171,12 +173,12 @@ class TableCoder:
             values = idx + self.offsets[table_ids]
             if escaped.size:
                 header = coder.decode(self._header, int(escaped.size)).astype(np.int64)
-                side, nbits = header >> _LENGTH_BITS, header & 31
+                side, nbits = header // _SIDE, header % _SIDE
                 rest = nbits % 8
                 full = coder.decode(self._chunks[8], int((nbits // 8).sum())).astype(np.int64)
                 u = np.ones(escaped.size, dtype=np.int64)
                 pos = 0
-                for i in range(escaped.size):
+                for i in np.flatnonzero(nbits >= 8):
                     for _ in range(nbits[i] // 8):
                         u[i] = (u[i] << 8) | full[pos]
                         pos += 1
@@ -195,11 +197,5 @@ class TableCoder:
 
 
 def _bit_length(u: np.ndarray) -> np.ndarray:
-    """Bit length of positive int64 values (1 -> 1, 2..3 -> 2, ...)."""
-    out = np.zeros(u.shape, dtype=np.int64)
-    v = u.copy()
-    while np.any(v):
-        nz = v > 0
-        out[nz] += 1
-        v >>= 1
-    return out
+    """Bit length of positive int64 values below 2^53 (1 -> 1, 2..3 -> 2, ...)."""
+    return np.frexp(u.astype(np.float64))[1].astype(np.int64)

@@ -300,7 +300,8 @@ class Trainer:
         self.model.eval()
         result = {}
         Q = self.config.num_qualities
-        for q in sorted({1.0, float(1 + (Q - 1) // 2), float(Q)}):
+        qualities = sorted({1.0, float(1 + (Q - 1) // 2), float(Q)})
+        for q in qualities:
             bpp, psnr = [], []
             for i in range(0, len(self.val), 8):
                 x = self.val[i : i + 8].to(self.device)
@@ -313,29 +314,29 @@ class Trainer:
                 "psnr_db": round(torch.cat(psnr).mean().item(), 3),
             }
         if isinstance(self.config, ModelConfig):
-            for q, coded in self.validate_coded(result).items():
-                result[q]["coded"] = coded
+            for q, coded in zip(qualities, self.validate_coded(qualities)):
+                result[f"q{q:g}"]["coded"] = coded
         self.model.train()
         return result
 
-    def validate_coded(self, qualities) -> dict:
-        """The same crops through the real coder (a CPU copy of the model): bpp from the
-        bytes written and PSNR of the 8-bit decode. Catches what the training forward
+    def validate_coded(self, qualities: list[float]) -> list[dict]:
+        """The same crops through the real coder (a CPU copy of the model), per quality: bpp
+        from the bytes written and PSNR of the 8-bit decode. Catches what the training forward
         cannot see: tables, escapes, snapping, the container."""
         from .api import Codec
 
         coder = Codec.from_model(copy.deepcopy(self.model).float().cpu(), "validation")
         pixels = (self.val * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-        out = {}
-        for key in qualities:
+        out = []
+        for q in qualities:
             bpp, psnr = [], []
             for image in pixels:
-                data = coder.compress(image, float(key[1:]))
+                data = coder.compress(image, q)
                 decoded = np.asarray(coder.decompress(data), dtype=np.float64)
                 mse = max(float(np.mean((decoded - image) ** 2)), 1e-10)
                 bpp.append(8 * len(data) / (image.shape[0] * image.shape[1]))
                 psnr.append(10 * math.log10(255**2 / mse))
-            out[key] = {"bpp": round(float(np.mean(bpp)), 4), "psnr_db": round(float(np.mean(psnr)), 3)}
+            out.append({"bpp": round(float(np.mean(bpp)), 4), "psnr_db": round(float(np.mean(psnr)), 3)})
         return out
 
     def _agree(self, value: int) -> int:

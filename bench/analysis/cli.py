@@ -166,8 +166,8 @@ def cmd_rate_trading(args) -> int:
         warmup=args.warmup, seed=args.seed, threads=args.threads, snapshots=args.snapshots)
     grid = parse_grid(args.grid, settings.num_layers) if args.grid else default_grid(settings.num_layers)
     root = args.runs / settings.slug()
-    args.eval_crop = args.eval_crop or args.crop
-    x = center_crops(load_folder(args.eval_dataset, args.eval_limit), args.eval_crop)
+    eval_crop = args.eval_crop or args.crop
+    x = center_crops(load_folder(args.eval_dataset, args.eval_limit), eval_crop)
     points = []
     for betas in grid:
         t0 = time.time()
@@ -177,7 +177,7 @@ def cmd_rate_trading(args) -> int:
         upper, bottom = rate_pairs(result)
         _say(f"betas {betas}: {'trained' if trained.trained_now else 'cached'} in {time.time() - t0:.0f} s; "
              f"{upper:.3f} + {bottom:.3f} bpp, {result.psnr_db:.2f} dB")
-    result = RateTradingResult(asdict(settings), str(root), str(args.eval_dataset), args.eval_crop,
+    result = RateTradingResult(asdict(settings), str(root), str(args.eval_dataset), eval_crop,
                                int(x.shape[0]), tuple(points))
     out = args.out or default_out("rate-trading")
     files = [write_json(out / "rate_trading.json", result)]

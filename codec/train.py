@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folders", nargs="+", help="image folder(s) to train on")
     p.add_argument("--out", default="runs/default", help="run folder (checkpoint, log)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                   help="start a new run from the weights of another run's checkpoint.pt or snapshot; "
+                   "with a wider --latent-channels the latents grow without changing the decoded image "
+                   "(codec/grow.py); keeps its lambdas unless --lmbda moves them")
     p.add_argument("--steps", type=int, default=100_000, help="total optimizer steps (sets the schedule)")
     p.add_argument("--stop-at", type=int, default=None,
                    help="save and stop at this step without changing the schedule (resume later)")
@@ -56,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beta", type=str, default=None, help="per-layer rate weights, top first, e.g. 1,1,1")
     p.add_argument("--channels", type=int, default=ModelConfig.channels)
     p.add_argument("--image-channels", type=int, default=ModelConfig.image_channels)
-    p.add_argument("--latent-channels", type=str, default=",".join(map(str, ModelConfig.latent_channels)))
+    p.add_argument("--latent-channels", type=str, default=None,
+                   help=f"latent channels per layer, top first (default {','.join(map(str, ModelConfig.latent_channels))})")
     p.add_argument("--name", default="hvae", help="model name stored in the config")
     p.add_argument("--arch", choices=["hvae", PEER_ARCH], default="hvae",
                    help="our hierarchical VAE, or CompressAI's mean-scale hyperprior (one --lmbda) as a peer")
@@ -96,6 +101,15 @@ def retarget_log_steps(state: dict, old: tuple[float, ...], new: tuple[float, ..
             out[below, c] = table[0, c] - 0.5 * (x_new[below] - x_old[0])
             out[above, c] = table[-1, c] - 0.5 * (x_new[above] - x_old[-1])
         state[name] = torch.from_numpy(out).to(state[name].dtype)
+
+
+def latent_widths(args) -> tuple[int, ...] | None:
+    if args.latent_channels is None:
+        return None
+    try:
+        return tuple(int(c) for c in args.latent_channels.split(","))
+    except ValueError:
+        raise SystemExit(f"error: --latent-channels takes comma-separated integers, got {args.latent_channels!r}")
 
 
 def lr_at(step: int, args) -> float:
@@ -171,12 +185,16 @@ class Trainer:
             if len(lambdas) != 1:
                 raise SystemExit("error: the mbt2018-mean peer trains for one --lmbda")
             self.config = PeerConfig(N=args.peer_n, M=args.peer_m, lmbda=lambdas[0])
+        elif args.init_from is not None:
+            source = self._init_source(args)
+            self.config = replace(source.config, name=args.name,
+                                  latent_channels=latent_widths(args) or source.config.latent_channels)
         else:
             self.config = ModelConfig(
                 name=args.name,
                 image_channels=args.image_channels,
                 channels=args.channels,
-                latent_channels=tuple(int(c) for c in args.latent_channels.split(",")),
+                latent_channels=latent_widths(args) or ModelConfig.latent_channels,
                 lambdas=floats(args.lmbda) or DEFAULT_LAMBDAS,
             )
         self.betas = floats(args.beta) or (1.0,) * self.config.num_layers
@@ -205,6 +223,16 @@ class Trainer:
                   f"{time.time() - t0:.1f} s; device {self.device}, bf16 {self.bf16}, world {self.world}",
                   file=sys.stderr)
 
+        if resume is None and args.init_from is not None:
+            from .grow import describe, grow
+
+            grown = grow(source, self.config.latent_channels, images=self.sampler.batch(args.batch),
+                         seed=args.seed)
+            self.model.load_state_dict(grown.state_dict())
+            if self.main:
+                print(f"initialised from {args.init_from} ({describe(source.config, self.config)})",
+                      file=sys.stderr)
+
         if resume is not None:
             self.model.load_state_dict(resume["model"])
             self.optimizer.load_state_dict(resume["optimizer"])
@@ -222,6 +250,37 @@ class Trainer:
             self.net = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
+
+    @staticmethod
+    def _init_source(args):
+        """The model of --init-from (a training checkpoint or snapshot), lambdas moved to --lmbda."""
+        from .model import HierarchicalVAE
+
+        path = Path(args.init_from)
+        if not path.is_file():
+            raise FileNotFoundError(f"--init-from: {path} does not exist")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            config = config_from_json(state["config"])
+        except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
+            raise SystemExit(f"error: --init-from: {path} is not a training checkpoint or snapshot ({e})")
+        if not isinstance(config, ModelConfig):
+            raise SystemExit("error: --init-from takes a checkpoint of our hierarchical VAE, not the peer")
+        new = floats(args.lmbda)
+        if new is not None and tuple(new) != config.lambdas:
+            if len(new) != config.num_qualities:
+                raise SystemExit(f"error: --lmbda with --init-from needs {config.num_qualities} anchors")
+            retarget_log_steps(state["model"], config.lambdas, new)
+            config = replace(config, lambdas=tuple(new))
+        widths = latent_widths(args)
+        if widths is not None:
+            if len(widths) != config.num_layers or any(b < a for a, b in zip(config.latent_channels, widths)):
+                raise SystemExit(f"error: --latent-channels {args.latent_channels} cannot grow "
+                                 f"{path}'s {','.join(map(str, config.latent_channels))}: one width per "
+                                 "layer, none smaller")
+        model = HierarchicalVAE(config)
+        model.load_state_dict(state["model"])
+        return model
 
     # -- checkpoints ---------------------------------------------------------------------
     def save(self, gather: bool = True) -> None:

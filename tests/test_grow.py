@@ -1,0 +1,104 @@
+"""Growing the latent layers of a trained model: same decoded image, wider latents, and
+``codec train --init-from`` starting a run from it."""
+import json
+
+import pytest
+import torch
+
+from codec.config import ModelConfig
+from codec.grow import grow
+from codec.model import HierarchicalVAE
+from codec.train import main as train_main
+
+from conftest import natural_image
+from test_train import TINY_ARGS, folder, _state  # noqa: F401  (fixture)
+
+TINY = ModelConfig(image_channels=8, channels=16, latent_channels=(4, 6, 8))
+
+
+def _images(n=2, size=64):
+    arrays = [natural_image(size, size, seed=i) for i in range(n)]
+    return torch.stack([torch.from_numpy(a).permute(2, 0, 1).float() / 255 for a in arrays])
+
+
+def _trained_like(seed=0):
+    """A random tiny model with non-trivial steps and priors (as after training)."""
+    torch.manual_seed(seed)
+    model = HierarchicalVAE(TINY)
+    with torch.no_grad():
+        for table in model.log_steps:
+            table.add_(0.3 * torch.randn_like(table))
+    return model.eval()
+
+
+def _forward(model, x, quality):
+    with torch.no_grad():
+        return model(x, torch.full((x.shape[0],), quality))
+
+
+@pytest.mark.parametrize("widths", [(4, 6, 12), (5, 9, 12), (7, 6, 8)])
+def test_grown_model_decodes_the_same_image(widths, monkeypatch):
+    monkeypatch.setattr("codec.model.uniform_noise", lambda v: v)  # rates without noise: comparable
+    source, x = _trained_like(), _images()
+    grown = grow(source, widths, images=x).eval()
+    assert grown.config.latent_channels == widths
+    assert grown.config.lambdas == source.config.lambdas
+    for quality in (1.0, 4.5, 8.0):
+        a, b = _forward(source, x, quality), _forward(grown, x, quality)
+        torch.testing.assert_close(b.x_hat, a.x_hat, atol=1e-5, rtol=0)
+        for k, (m, M) in enumerate(zip(TINY.latent_channels, widths)):
+            if m == M:
+                torch.testing.assert_close(b.bits[k], a.bits[k])  # an untouched layer codes the same
+            else:
+                assert (b.bits[k] > a.bits[k]).all()  # new channels add rate; the old ones code the same
+
+
+def test_new_channels_carry_signal_and_start_at_their_spread():
+    source, x = _trained_like(), _images()
+    grown = grow(source, (4, 6, 16), images=x)
+    with torch.no_grad():
+        feats = grown.bottom_up(x)
+    new = feats[2][:, 8:]
+    assert new.std(dim=(0, 2, 3)).min() > 0  # not a dead start: they vary with the image
+    raw_scale = grown.prior[1][-1].bias[16 + 8:]
+    torch.testing.assert_close(torch.nn.functional.softplus(raw_scale), new.std(dim=(0, 2, 3)).clamp_min(1e-3),
+                               atol=1e-4, rtol=1e-4)
+    # quantization steps of the new channels: the old channels' median at every quality
+    table = source.log_steps[1]
+    torch.testing.assert_close(grown.log_steps[1][:, 8:], table.median(dim=1, keepdim=True).values.expand(-1, 8))
+
+
+def test_only_latent_channels_grow():
+    source = _trained_like()
+    with pytest.raises(ValueError, match="only grow"):
+        grow(source, (4, 6, 7))
+    other = HierarchicalVAE(ModelConfig(image_channels=8, channels=16, latent_channels=(4, 6)))
+    with pytest.raises(ValueError, match="only latent channels"):
+        grow(other, (4, 6, 8))
+
+
+def test_train_init_from_grows_and_starts_a_new_run(folder, tmp_path):  # noqa: F811
+    base = tmp_path / "base"
+    assert train_main([str(folder), "--out", str(base), "--steps", "2", *TINY_ARGS]) == 0
+    wide = tmp_path / "wide"
+    assert train_main([str(folder), "--out", str(wide), "--steps", "2", *TINY_ARGS,
+                       "--init-from", str(base / "checkpoint.pt"), "--latent-channels", "4,6,12"]) == 0
+    ckpt = _state(wide)
+    assert ckpt["step"] == 2
+    assert json.loads(ckpt["config"])["latent_channels"] == [4, 6, 12]
+    assert ckpt["model"]["g_a.6.weight"].shape[0] == 12
+    # the widths of the source are the default; a narrower one is refused in one line
+    with pytest.raises(SystemExit, match="cannot grow"):
+        train_main([str(folder), "--out", str(tmp_path / "narrow"), "--steps", "1", *TINY_ARGS,
+                    "--init-from", str(base / "checkpoint.pt"), "--latent-channels", "4,6,6"])
+
+
+def test_train_init_from_bad_paths_are_input_errors(folder, tmp_path, capsys):  # noqa: F811
+    assert train_main([str(folder), "--out", str(tmp_path / "r"), "--steps", "1", *TINY_ARGS,
+                       "--init-from", str(tmp_path / "missing.pt")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit, match="not a training checkpoint"):
+        train_main([str(folder), "--out", str(tmp_path / "r2"), "--steps", "1", *TINY_ARGS,
+                    "--init-from", str(junk)])

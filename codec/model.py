@@ -53,11 +53,14 @@ class ForwardOutput:
         x_hat: (N, 3, H, W) reconstruction, float, not clamped.
         bits: per layer (top first), (N,) estimated bits of each image.
         bpp: per layer (top first), (N,) bits per pixel of each image.
+        channel_bits: per layer (top first), (N, C_k) estimated bits of each channel, so
+            training can weight channels (``codec train --grow-warmup``); None for the peer.
     """
 
     x_hat: torch.Tensor
     bits: list[torch.Tensor]
     bpp: list[torch.Tensor]
+    channel_bits: list[torch.Tensor] | None = None
 
 
 def ste_round(v: torch.Tensor) -> torch.Tensor:
@@ -168,7 +171,7 @@ class HierarchicalVAE(nn.Module):
         num_pixels = x.shape[2] * x.shape[3]
         feats = self.bottom_up(x)
         y = feats[0]
-        bits = [self._rate(lambda: self.top_density.bits(uniform_noise(y.float())))]
+        channel_bits = [self._rate(lambda: self.top_density.bits(uniform_noise(y.float())))]
         t = self.top_expand(ste_round(y))
         for k in range(1, self.config.num_layers):
             t = self.up[k - 1](t)
@@ -176,13 +179,14 @@ class HierarchicalVAE(nn.Module):
             y = self.posterior(k, feats[k], t)
             step = self.log_step(k, quality).exp()
             v = (y - mu) / step
-            bits.append(self._rate(lambda: gaussian_bits(uniform_noise(v.float()), (sigma / step).float())))
+            channel_bits.append(self._rate(lambda: gaussian_bits(uniform_noise(v.float()), (sigma / step).float())))
             t = self.merge[k - 1](t, mu + ste_round(v) * step)
         x_hat = self.g_s(t)
-        return ForwardOutput(x_hat=x_hat, bits=bits, bpp=[b / num_pixels for b in bits])
+        bits = [b.sum(dim=1) for b in channel_bits]
+        return ForwardOutput(x_hat=x_hat, bits=bits, bpp=[b / num_pixels for b in bits], channel_bits=channel_bits)
 
     @staticmethod
     def _rate(bits_fn) -> torch.Tensor:
-        """Per-image bits, always in float32 (outside any bf16 autocast region)."""
+        """Bits per image and channel, (N, C), always in float32 (outside any bf16 autocast)."""
         with torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False):
-            return bits_fn().sum(dim=(1, 2, 3))
+            return bits_fn().sum(dim=(2, 3))

@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=3e-4, help="peak learning rate")
     p.add_argument("--warmup", type=int, default=1000, help="linear warm-up steps")
     p.add_argument("--min-lr-ratio", type=float, default=0.02, help="final lr / peak lr (cosine decay)")
+    p.add_argument("--grow-warmup", type=int, default=4000,
+                   help="with --init-from and wider latents: the new channels' rate weight ramps from 0 to "
+                   "1 over this many steps, so the decoder learns to use them before they pay (0: at once)")
     p.add_argument("--lmbda", type=str, default=None,
                    help="one lambda, or a comma list of increasing anchors (default: 8 anchors 0.0018..0.18); "
                    "with --resume, moves the quality anchors of a run to new lambdas (same count)")
@@ -223,6 +226,12 @@ class Trainer:
                   f"{time.time() - t0:.1f} s; device {self.device}, bf16 {self.bf16}, world {self.world}",
                   file=sys.stderr)
 
+        # Channels grown by --init-from (first new channel per layer); kept in the checkpoint.
+        self.grown_from = None
+        if resume is not None:
+            self.grown_from = resume.get("grown_from")
+        elif args.init_from is not None:
+            self.grown_from = list(source.config.latent_channels)
         if resume is None and args.init_from is not None:
             from .grow import describe, grow
 
@@ -300,6 +309,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             **({"aux_optimizer": self.aux_optimizer.state_dict()} if self.aux_optimizer else {}),
             "step": self.step,
+            **({"grown_from": self.grown_from} if self.grown_from is not None else {}),
             "elapsed_seconds": self.elapsed,
             "sampler_states": states,
             "torch_rng": torch.get_rng_state(),
@@ -337,7 +347,7 @@ class Trainer:
             out = self.net(x, quality)
         x_hat = out.x_hat.float()
         mse = (x_hat - x).square().mean(dim=(1, 2, 3))
-        rate = sum(b * r for b, r in zip(self.betas, out.bpp))
+        rate = sum(b * r for b, r in zip(self.betas, self.weighted_bpp(out, x)))
         loss = (self.model.lmbda(quality) * 255**2 * mse + rate).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -353,6 +363,17 @@ class Trainer:
             "bpp": [r.mean().item() for r in out.bpp],
             "psnr_db": psnr_db(x_hat.detach(), x).mean().item(),
         }
+
+    def weighted_bpp(self, out, x: torch.Tensor) -> list[torch.Tensor]:
+        """Per-layer bpp for the loss: grown channels pay a rate weight ramping 0 -> 1 over
+        --grow-warmup steps (KL annealing for the new channels only); else ``out.bpp``."""
+        ramp = self.args.grow_warmup
+        if self.grown_from is None or ramp <= 0 or self.step >= ramp or out.channel_bits is None:
+            return out.bpp
+        w = self.step / ramp
+        num_pixels = x.shape[2] * x.shape[3]
+        return [(cb[:, :m].sum(1) + w * cb[:, m:].sum(1)) / num_pixels
+                for cb, m in zip(out.channel_bits, self.grown_from)]
 
     @torch.no_grad()
     def validate(self) -> dict:

@@ -102,3 +102,26 @@ def test_train_init_from_bad_paths_are_input_errors(folder, tmp_path, capsys):  
     with pytest.raises(SystemExit, match="not a training checkpoint"):
         train_main([str(folder), "--out", str(tmp_path / "r2"), "--steps", "1", *TINY_ARGS,
                     "--init-from", str(junk)])
+
+
+def test_grown_channels_pay_their_rate_gradually(folder, tmp_path):  # noqa: F811
+    from codec.train import Trainer, build_parser
+
+    base = tmp_path / "base"
+    assert train_main([str(folder), "--out", str(base), "--steps", "1", *TINY_ARGS]) == 0
+    args = build_parser().parse_args([str(folder), "--out", str(tmp_path / "w"), *TINY_ARGS, "--init-from",
+                                      str(base / "checkpoint.pt"), "--latent-channels", "4,6,12",
+                                      "--grow-warmup", "10"])
+    trainer = Trainer(args)
+    assert trainer.grown_from == [4, 6, 8]
+    x = _images(2, 64)
+    out = trainer.model(x, torch.full((2,), 8.0))
+    old = out.channel_bits[2][:, :8].sum(1) / 64**2
+    for step, w in ((0, 0.0), (5, 0.5), (10, 1.0)):
+        trainer.step = step
+        weighted = trainer.weighted_bpp(out, x)
+        torch.testing.assert_close(weighted[2], old + w * (out.bpp[2] - old))
+        torch.testing.assert_close(weighted[1], out.bpp[1])
+    # the ramp survives a resume: the checkpoint records where the new channels start
+    trainer.save()
+    assert _state(tmp_path / "w")["grown_from"] == [4, 6, 8]

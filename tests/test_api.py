@@ -40,7 +40,8 @@ def test_written_bytes_match_estimate(shipped_codec):
         payload_bits = [8 * len(chunk) for chunk in c.chunks]
         for written, layer in zip(payload_bits, est.layers):
             assert written >= layer.bits
-        assert sum(payload_bits) <= est.bits * 1.005, (sum(payload_bits), est.bits)
+        # each chunk is whole 32-bit ANS words: up to one word of padding and state a chunk
+        assert sum(payload_bits) <= est.bits * 1.005 + 32 * len(payload_bits), (sum(payload_bits), est.bits)
 
 
 def test_prefix_decoding(tiny_codec):

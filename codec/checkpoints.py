@@ -44,6 +44,25 @@ def read_manifest(folder: Path | None = None) -> dict:
     return manifest
 
 
+def read_training_state(path: Path) -> dict:
+    """A checkpoint or snapshot written by ``codec train``: a dict with at least ``config``
+    (JSON) and ``model`` (a state dict), read without pickle's code execution.
+
+    Raises:
+        CodecError: in one line, when the file is not such a checkpoint.
+        OSError: when it cannot be read (missing, a folder, no permission).
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise
+    except Exception as e:  # noqa: BLE001 - torch raises many types, with multi-line texts
+        raise CodecError(f"{path} is not a training checkpoint or snapshot ({type(e).__name__})") from None
+    if not isinstance(state, dict) or not {"config", "model"} <= state.keys():
+        raise CodecError(f"{path} is not a training checkpoint or snapshot (no config and weights)")
+    return state
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

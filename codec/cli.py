@@ -249,9 +249,7 @@ def cmd_models(args) -> int:
 
 
 def cmd_export(args) -> int:
-    import torch
-
-    from .checkpoints import export_release
+    from .checkpoints import export_release, read_training_state
     from .config import ModelConfig
     from .model import HierarchicalVAE
     from .peer import config_from_json
@@ -259,7 +257,7 @@ def cmd_export(args) -> int:
     path = Path(args.checkpoint)
     if path.is_dir():
         path = path / "checkpoint.pt"
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = read_training_state(path)
     config = config_from_json(ckpt["config"])
     if not isinstance(config, ModelConfig):
         from .peer import build_model, export_peer

@@ -26,7 +26,8 @@ from .config import ModelConfig
 from .model import HierarchicalVAE
 
 
-def _check(old: ModelConfig, new: ModelConfig) -> None:
+def check(old: ModelConfig, new: ModelConfig) -> None:
+    """Raise ValueError unless ``new`` is ``old`` with equal or wider latent layers."""
     if (old.image_channels, old.channels, old.base_stride, old.num_layers) != (
         new.image_channels, new.channels, new.base_stride, new.num_layers
     ):
@@ -71,24 +72,21 @@ def grow(source: HierarchicalVAE, latent_channels: tuple[int, ...], images: torc
     """
     old_cfg = source.config
     new_cfg = replace(old_cfg, latent_channels=tuple(latent_channels))
-    _check(old_cfg, new_cfg)
+    check(old_cfg, new_cfg)
     generator = torch.Generator().manual_seed(seed)
     model = HierarchicalVAE(new_cfg)
-    src = {n: p.detach().float() for n, p in source.state_dict().items()}
+    src = source.state_dict()
     dst = model.state_dict()
 
     # 1. Everything that does not change shape is copied.
     for name, value in src.items():
         if dst[name].shape == value.shape:
             dst[name].copy_(value)
-    model.load_state_dict(dst)
 
-    src_model = HierarchicalVAE(old_cfg)
-    src_model.load_state_dict(source.state_dict())
     for k, (m, M) in enumerate(zip(old_cfg.latent_channels, new_cfg.latent_channels)):
         if M == m:
             continue
-        old_producer, old_consumers = _rows(src_model, k)
+        old_producer, old_consumers = _rows(source, k)
         producer, consumers = _rows(model, k)
         # Producer: old rows kept, new rows random with the old rows' median norm.
         w_old = old_producer.weight
@@ -106,9 +104,8 @@ def grow(source: HierarchicalVAE, latent_channels: tuple[int, ...], images: torc
                 new_c.weight.zero_()
                 new_c.weight[:m] = old_c.weight
             else:
-                new_c.weight[:, offset + m:offset + M] = 0
-                new_c.weight[:, :offset + m] = old_c.weight[:, :offset + m]
-                new_c.weight[:, offset + M:] = old_c.weight[:, offset + m:]
+                new_c.weight[:, offset + m:] = 0  # the latent is the last input block
+                new_c.weight[:, :offset + m] = old_c.weight
             new_c.bias.copy_(old_c.bias)
         if k == 0:  # the factorized density: old channels kept, new ones freshly initialised
             params = dict(model.named_parameters())
@@ -117,27 +114,23 @@ def grow(source: HierarchicalVAE, latent_channels: tuple[int, ...], images: torc
                     params[name][:m] = value
             continue
         # Prior: (mu, raw scale) halves; new means 0, new scales set below.
-        old_prior, prior = src_model.prior[k - 1][-1], model.prior[k - 1][-1]
+        old_prior, prior = source.prior[k - 1][-1], model.prior[k - 1][-1]
         for half in range(2):
             prior.weight[half * M:half * M + m] = old_prior.weight[half * m:(half + 1) * m]
             prior.bias[half * M:half * M + m] = old_prior.bias[half * m:(half + 1) * m]
             prior.weight[half * M + m:(half + 1) * M] = 0
             prior.bias[half * M + m:(half + 1) * M] = 0
         # Quantization steps of the new channels: the old channels' median, per quality.
-        table = src_model.log_steps[k - 1]
+        table = source.log_steps[k - 1]
         model.log_steps[k - 1][:, :m] = table
         model.log_steps[k - 1][:, m:] = table.median(dim=1, keepdim=True).values
 
-    if images is not None:
-        model.eval()
-        feats = model.bottom_up(images.float())
-        model.train()
+    feats = model.bottom_up(images.float()) if images is not None else None
     for k in range(1, new_cfg.num_layers):
         m, M = old_cfg.latent_channels[k], new_cfg.latent_channels[k]
         if M == m:
             continue
-        spread = (feats[k][:, m:].std(dim=(0, 2, 3)).clamp_min(1e-3) if images is not None
-                  else torch.ones(M - m))
+        spread = feats[k][:, m:].std(dim=(0, 2, 3)).clamp_min(1e-3) if feats is not None else torch.ones(M - m)
         # softplus^-1(s) = log(exp(s) - 1), stable for large s.
         raw = spread + torch.log(-torch.expm1(-spread))
         model.prior[k - 1][-1].bias[M + m:] = raw

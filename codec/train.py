@@ -230,7 +230,7 @@ class Trainer:
         self.grown_from = None
         if resume is not None:
             self.grown_from = resume.get("grown_from")
-        elif args.init_from is not None:
+        elif args.init_from is not None and source.config.latent_channels != self.config.latent_channels:
             self.grown_from = list(source.config.latent_channels)
         if resume is None and args.init_from is not None:
             from .grow import describe, grow
@@ -265,14 +265,18 @@ class Trainer:
         """The model of --init-from (a training checkpoint or snapshot), lambdas moved to --lmbda."""
         from .model import HierarchicalVAE
 
+        from .checkpoints import read_training_state
+        from .errors import CodecError
+        from .grow import check
+
         path = Path(args.init_from)
         if not path.is_file():
             raise FileNotFoundError(f"--init-from: {path} does not exist")
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = read_training_state(path)
             config = config_from_json(state["config"])
-        except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
-            raise SystemExit(f"error: --init-from: {path} is not a training checkpoint or snapshot ({e})")
+        except (CodecError, ValueError, TypeError) as e:
+            raise SystemExit(f"error: --init-from: {e}")
         if not isinstance(config, ModelConfig):
             raise SystemExit("error: --init-from takes a checkpoint of our hierarchical VAE, not the peer")
         new = floats(args.lmbda)
@@ -283,10 +287,11 @@ class Trainer:
             config = replace(config, lambdas=tuple(new))
         widths = latent_widths(args)
         if widths is not None:
-            if len(widths) != config.num_layers or any(b < a for a, b in zip(config.latent_channels, widths)):
-                raise SystemExit(f"error: --latent-channels {args.latent_channels} cannot grow "
-                                 f"{path}'s {','.join(map(str, config.latent_channels))}: one width per "
-                                 "layer, none smaller")
+            try:
+                check(config, replace(config, latent_channels=widths))
+            except ValueError as e:
+                raise SystemExit(f"error: --latent-channels {args.latent_channels} cannot grow {path}'s "
+                                 f"{','.join(map(str, config.latent_channels))}: {e}")
         model = HierarchicalVAE(config)
         model.load_state_dict(state["model"])
         return model

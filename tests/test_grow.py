@@ -99,9 +99,10 @@ def test_train_init_from_bad_paths_are_input_errors(folder, tmp_path, capsys):  
     assert "does not exist" in capsys.readouterr().err
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
-    with pytest.raises(SystemExit, match="not a training checkpoint"):
+    with pytest.raises(SystemExit, match="not a training checkpoint") as e:
         train_main([str(folder), "--out", str(tmp_path / "r2"), "--steps", "1", *TINY_ARGS,
                     "--init-from", str(junk)])
+    assert "\n" not in str(e.value)
 
 
 def test_grown_channels_pay_their_rate_gradually(folder, tmp_path):  # noqa: F811
@@ -125,3 +126,25 @@ def test_grown_channels_pay_their_rate_gradually(folder, tmp_path):  # noqa: F81
     # the ramp survives a resume: the checkpoint records where the new channels start
     trainer.save()
     assert _state(tmp_path / "w")["grown_from"] == [4, 6, 8]
+
+
+def test_train_init_from_refusals_are_one_line(folder, tmp_path):  # noqa: F811
+    base = tmp_path / "base"
+    assert train_main([str(folder), "--out", str(base), "--steps", "1", *TINY_ARGS]) == 0
+    ckpt = str(base / "checkpoint.pt")
+    refusals = {
+        "needs 8 anchors": ["--lmbda", "0.01,0.02"],
+        "comma-separated integers": ["--latent-channels", "4,six,8"],
+        "cannot grow": ["--latent-channels", "4,6,8,8"],
+    }
+    for i, (message, extra) in enumerate(refusals.items()):
+        with pytest.raises(SystemExit) as e:
+            train_main([str(folder), "--out", str(tmp_path / f"r{i}"), "--steps", "1", *TINY_ARGS,
+                        "--init-from", ckpt, *extra])
+        assert message in str(e.value) and "\n" not in str(e.value)
+    peer = tmp_path / "peer"
+    assert train_main([str(folder), "--out", str(peer), "--steps", "1", "--arch", "mbt2018-mean",
+                       "--peer-n", "8", "--peer-m", "12", "--lmbda", "0.01", *TINY_ARGS]) == 0
+    with pytest.raises(SystemExit, match="not the peer"):
+        train_main([str(folder), "--out", str(tmp_path / "rp"), "--steps", "1", *TINY_ARGS,
+                    "--init-from", str(peer / "checkpoint.pt")])

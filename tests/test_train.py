@@ -72,6 +72,14 @@ def test_export_then_compress(folder, tmp_path, monkeypatch):
     assert model.decompress(model.compress(img, 3)).size == (40, 40)
 
 
+def test_export_of_a_file_that_is_no_checkpoint_is_one_line(tmp_path, capsys):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    assert cli_main(["export", str(junk), "--name", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "not a training checkpoint" in err and err.count("\n") == 1
+
+
 def test_resume_without_checkpoint_is_an_input_error(folder, tmp_path, capsys):
     assert train_main([str(folder), "--out", str(tmp_path / "none"), "--resume", *TINY_ARGS]) == 2
     assert "nothing to resume" in capsys.readouterr().err

@@ -133,11 +133,21 @@ class TableCoder:
 
     def encode(self, values: np.ndarray, table_ids: np.ndarray) -> bytes:
         """values, table_ids: same number of elements -> little-endian stream of 32-bit words."""
-        table_ids = np.asarray(table_ids, dtype=np.int64).ravel()
+        return self.encode_parts([(values, table_ids)])
+
+    def encode_parts(self, parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> bytes:
+        """Several (values, table_ids) parts in one stream, decoded in order by
+        :meth:`decoder`; a later part's table ids may depend on the earlier parts' values
+        (a checkerboard context)."""
+        coder = AnsCoder()
+        for values, table_ids in reversed(parts):  # a stack: the first part is pushed last
+            self._push(coder, values, np.asarray(table_ids, dtype=np.int64).ravel())
+        return coder.get_compressed().astype("<u4").tobytes()
+
+    def _push(self, coder, values: np.ndarray, table_ids: np.ndarray) -> None:
         idx, side, u = self._split(values, table_ids)
         order, groups = self._groups(table_ids)
         sorted_idx = idx[order].astype(np.int32)
-        coder = AnsCoder()
         # A stack: push what the decoder pops last first. Decode order: the table groups,
         # then the escapes' headers, their full bytes, and their remaining 1..7 bits.
         if u.size:
@@ -154,46 +164,69 @@ class TableCoder:
             coder.encode_reverse((side * _SIDE + nbits).astype(np.int32), self._header)
         for table, start, stop in reversed(groups):
             coder.encode_reverse(sorted_idx[start:stop], self._models[table])
-        return coder.get_compressed().astype("<u4").tobytes()
 
     def decode(self, data: bytes, table_ids: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`encode`: -> int64 values, flat, in the order of ``table_ids``."""
+        return self.decoder(data).decode(table_ids)
+
+    def decoder(self, data: bytes) -> "StreamDecoder":
+        """A decoder for the parts of a stream from :meth:`encode_parts`, one at a time."""
         if len(data) % 4:
             raise StreamError("stream length is not a multiple of 4 bytes")
-        table_ids = np.asarray(table_ids, dtype=np.int64).ravel()
         words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-        order, groups = self._groups(table_ids)
-        idx = np.empty(table_ids.size, dtype=np.int64)
         try:
-            coder = AnsCoder(words)
-            for table, start, stop in groups:
-                idx[order[start:stop]] = coder.decode(self._models[table], int(stop - start))
-            size = self.sizes[table_ids]
-            escaped = np.flatnonzero(idx == size)
-            values = idx + self.offsets[table_ids]
-            if escaped.size:
-                header = coder.decode(self._header, int(escaped.size)).astype(np.int64)
-                side, nbits = header // _SIDE, header % _SIDE
-                rest = nbits % 8
-                full = coder.decode(self._chunks[8], int((nbits // 8).sum())).astype(np.int64)
-                u = np.ones(escaped.size, dtype=np.int64)
-                pos = 0
-                for i in np.flatnonzero(nbits >= 8):
-                    for _ in range(nbits[i] // 8):
-                        u[i] = (u[i] << 8) | full[pos]
-                        pos += 1
-                for b in range(1, 8):
-                    sel = np.flatnonzero(rest == b)
-                    if sel.size:
-                        low = coder.decode(self._chunks[b], int(sel.size)).astype(np.int64)
-                        u[sel] = (u[sel] << b) | low
-                lo = self.offsets[table_ids[escaped]]
-                values[escaped] = np.where(side == 1, lo - u, lo + size[escaped] - 1 + u)
+            return StreamDecoder(self, AnsCoder(words))
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as e:  # constriction panics derive from BaseException
             raise StreamError(f"entropy decoder failed: {e}") from None
+
+    def _pop(self, coder, table_ids: np.ndarray) -> np.ndarray:
+        order, groups = self._groups(table_ids)
+        idx = np.empty(table_ids.size, dtype=np.int64)
+        for table, start, stop in groups:
+            idx[order[start:stop]] = coder.decode(self._models[table], int(stop - start))
+        size = self.sizes[table_ids]
+        escaped = np.flatnonzero(idx == size)
+        values = idx + self.offsets[table_ids]
+        if escaped.size:
+            header = coder.decode(self._header, int(escaped.size)).astype(np.int64)
+            side, nbits = header // _SIDE, header % _SIDE
+            rest = nbits % 8
+            full = coder.decode(self._chunks[8], int((nbits // 8).sum())).astype(np.int64)
+            u = np.ones(escaped.size, dtype=np.int64)
+            pos = 0
+            for i in np.flatnonzero(nbits >= 8):
+                for _ in range(nbits[i] // 8):
+                    u[i] = (u[i] << 8) | full[pos]
+                    pos += 1
+            for b in range(1, 8):
+                sel = np.flatnonzero(rest == b)
+                if sel.size:
+                    low = coder.decode(self._chunks[b], int(sel.size)).astype(np.int64)
+                    u[sel] = (u[sel] << b) | low
+            lo = self.offsets[table_ids[escaped]]
+            values[escaped] = np.where(side == 1, lo - u, lo + size[escaped] - 1 + u)
         return values
+
+
+class StreamDecoder:
+    """Decodes the parts of one stream in the order they were given to
+    :meth:`TableCoder.encode_parts`."""
+
+    def __init__(self, table_coder: TableCoder, coder) -> None:
+        self._tables = table_coder
+        self._coder = coder
+
+    def decode(self, table_ids: np.ndarray) -> np.ndarray:
+        """The next part: -> int64 values, flat, in the order of ``table_ids``."""
+        table_ids = np.asarray(table_ids, dtype=np.int64).ravel()
+        try:
+            return self._tables._pop(self._coder, table_ids)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # constriction panics derive from BaseException
+            raise StreamError(f"entropy decoder failed: {e}") from None
 
 
 def _bit_length(u: np.ndarray) -> np.ndarray:

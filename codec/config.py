@@ -11,9 +11,16 @@ from dataclasses import dataclass, field
 
 # CompressAI's lambda ladder (MSE on [0, 1] images, loss = lmbda * 255^2 * MSE + bpp).
 DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
+CONTEXTS = ("none", "checkerboard")
 
 
-@dataclass(frozen=True)
+# Fields added after the first releases, with the value older configs mean. Left out of
+# repr and JSON at that value, so older configs serialize (release metadata) and print
+# (bench cache keys) exactly as before.
+_LATER_FIELDS = {"context": "none"}
+
+
+@dataclass(frozen=True, repr=False)
 class ModelConfig:
     """Shape of a :class:`codec.model.HierarchicalVAE`.
 
@@ -28,6 +35,10 @@ class ModelConfig:
         base_stride: stride of the finest latent layer (a power of two, >= 2).
         lambdas: rate-distortion weights of the quality anchors; quality ``q`` in
             ``[1, len(lambdas)]`` interpolates between anchors.
+        context: spatial context of the finest layer: ``"none"`` (its prior comes from
+            the layers above only) or ``"checkerboard"`` (He et al. 2021: half of its
+            positions, the anchors, are coded first; the prior of the other half also
+            sees the decoded anchors around it).
     """
 
     name: str = "hvae"
@@ -36,6 +47,7 @@ class ModelConfig:
     latent_channels: tuple[int, ...] = (32, 64, 128)
     base_stride: int = 16
     lambdas: tuple[float, ...] = DEFAULT_LAMBDAS
+    context: str = "none"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "latent_channels", tuple(int(c) for c in self.latent_channels))
@@ -46,6 +58,8 @@ class ModelConfig:
             raise ValueError("base_stride must be a power of two >= 2")
         if any(a >= b for a, b in zip(self.lambdas, self.lambdas[1:])):
             raise ValueError("lambdas must be strictly increasing")
+        if self.context not in CONTEXTS:
+            raise ValueError(f"context must be one of {', '.join(CONTEXTS)}, not {self.context!r}")
 
     @property
     def num_layers(self) -> int:
@@ -66,8 +80,16 @@ class ModelConfig:
     def num_qualities(self) -> int:
         return len(self.lambdas)
 
+    def _fields(self) -> dict:
+        return {k: v for k, v in dataclasses.asdict(self).items()
+                if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
+
+    def __repr__(self) -> str:
+        fields = {**self._fields(), "latent_channels": self.latent_channels, "lambdas": self.lambdas}
+        return f"ModelConfig({', '.join(f'{k}={v!r}' for k, v in fields.items())})"
+
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return json.dumps(self._fields(), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "ModelConfig":

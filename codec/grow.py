@@ -40,6 +40,8 @@ def check(old: ModelConfig, new: ModelConfig) -> None:
         raise ValueError(
             f"latent channels can only grow: {list(old.latent_channels)} -> {list(new.latent_channels)}"
         )
+    if old.context != new.context and old.context != "none":
+        raise ValueError(f"a context can be added, not changed or removed: {old.context} -> {new.context}")
 
 
 def _rows(model: HierarchicalVAE, k: int):
@@ -60,7 +62,7 @@ def _rows(model: HierarchicalVAE, k: int):
 
 @torch.no_grad()
 def grow(source: HierarchicalVAE, latent_channels: tuple[int, ...], images: torch.Tensor | None = None,
-         seed: int = 0) -> HierarchicalVAE:
+         seed: int = 0, context: str | None = None) -> HierarchicalVAE:
     """A copy of ``source`` with wider latent layers (top first), decoding the same images.
 
     Args:
@@ -69,9 +71,11 @@ def grow(source: HierarchicalVAE, latent_channels: tuple[int, ...], images: torc
         images: (N, 3, H, W) crops in [0, 1] used to set the new channels' prior scales
             to their spread; without them the scales start at 1.
         seed: seeds the new producer rows.
+        context: add this spatial context (see :class:`ModelConfig`) to a model without
+            one; it starts with a zero correction, so the rates stay the same too.
     """
     old_cfg = source.config
-    new_cfg = replace(old_cfg, latent_channels=tuple(latent_channels))
+    new_cfg = replace(old_cfg, latent_channels=tuple(latent_channels), context=context or old_cfg.context)
     check(old_cfg, new_cfg)
     generator = torch.Generator().manual_seed(seed)
     model = HierarchicalVAE(new_cfg)
@@ -138,8 +142,9 @@ def grow(source: HierarchicalVAE, latent_channels: tuple[int, ...], images: torc
 
 
 def describe(old: ModelConfig, new: ModelConfig) -> str:
-    return ", ".join(
-        f"layer {k + 1}: {a} -> {b}" for k, (a, b) in enumerate(zip(old.latent_channels, new.latent_channels))
-        if a != b
-    ) or "no change"
+    changes = [f"layer {k + 1}: {a} -> {b}"
+               for k, (a, b) in enumerate(zip(old.latent_channels, new.latent_channels)) if a != b]
+    if old.context != new.context:
+        changes.append(f"context: {old.context} -> {new.context}")
+    return ", ".join(changes) or "no change"
 

@@ -23,13 +23,26 @@ from .model import HierarchicalVAE
 
 @dataclass(frozen=True)
 class LayerSymbols:
-    """Symbols of one layer for a batch: values and table ids, both (N, C, h, w) int64."""
+    """Symbols of one layer for a batch: values and table ids, both (N, C, h, w) int64.
+
+    ``parts``: for a layer coded in several passes (a checkerboard context), the (h, w)
+    bool masks of the positions of each pass, in coding order; None for one pass.
+    """
 
     values: np.ndarray
     table_ids: np.ndarray
+    parts: tuple[np.ndarray, ...] | None = None
+
+    def split(self, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(values, table ids) of image n, one pair per coding pass."""
+        if self.parts is None:
+            return [(self.values[n], self.table_ids[n])]
+        return [(self.values[n][:, mask], self.table_ids[n][:, mask]) for mask in self.parts]
 
 
-# (layer k, table ids (N, C, h, w), top-down context) -> symbol values (N, C, h, w)
+# (layer k, table ids (N, C, h, w), top-down context) -> symbol values (N, C, h, w).
+# For a layer coded in passes, ctx["part"] is the pass and ctx["mask"] its (h, w)
+# positions: only those values are used, and the source is called once per pass.
 SymbolSource = Callable[[int, np.ndarray, dict], np.ndarray]
 
 
@@ -59,14 +72,34 @@ class LatentCoder:
         t = m.top_expand(torch.from_numpy(values).double())
         for k in range(1, self.config.num_layers):
             t = m.up[k - 1](t)
-            mu, sigma = m.prior_params(k, t)
-            mu = snap_mu(mu)
+            mu, raw = m.prior_raw(k, t)
             step = m.log_step(k, q).exp()
-            ids = scale_index(sigma / step).numpy()
-            values = source(k, ids, {"t": t, "mu": mu, "step": step})
-            layers.append(LayerSymbols(values, ids))
+            if m.has_context(k):
+                mu, values, ids, parts = self._checkerboard(k, t, mu, raw, step, source)
+                layers.append(LayerSymbols(values, ids, parts))
+            else:
+                mu = snap_mu(mu)
+                ids = scale_index(torch.nn.functional.softplus(raw) / step).numpy()
+                values = source(k, ids, {"t": t, "mu": mu, "step": step})
+                layers.append(LayerSymbols(values, ids))
             t = m.merge[k - 1](t, mu + torch.from_numpy(values).double() * step)
         return t, layers
+
+    def _checkerboard(self, k, t, mu, raw, step, source):
+        """Layer k in two passes: the anchors under the prior from above, then the rest
+        under the prior the context derives from the decoded anchors."""
+        m = self.top_down_model
+        anchor = m.anchors(*mu.shape[-2:])
+        masks = (anchor[0, 0].numpy(), ~anchor[0, 0].numpy())
+        mu_a = snap_mu(mu)
+        ids_a = scale_index(torch.nn.functional.softplus(raw) / step).numpy()
+        values_a = source(k, ids_a, {"t": t, "mu": mu_a, "step": step, "part": 0, "mask": masks[0]})
+        mu_c, sigma_c = m.context_params(t, mu_a + torch.from_numpy(values_a).double() * step, mu, raw)
+        mu_c = snap_mu(mu_c)  # equal to mu_a at the anchors
+        ids = scale_index(sigma_c / step).numpy()
+        values_b = source(k, ids, {"t": t, "mu": mu_c, "step": step, "part": 1, "mask": masks[1]})
+        values = np.where(masks[0], values_a, values_b)
+        return mu_c, values, ids, masks
 
     def _synthesize(self, t: torch.Tensor) -> torch.Tensor:
         t = t.float().contiguous(memory_format=torch.channels_last)
@@ -110,11 +143,20 @@ class LatentCoder:
 
     def _decode_top_down(self, streams, height, width, quality):
 
+        decoders: dict[tuple[int, int], object] = {}  # (image, layer) -> its open stream
+
         def stream_symbols(k: int, ids: np.ndarray, ctx: dict) -> np.ndarray:
             out = np.zeros(ids.shape, dtype=np.int64)
+            mask = ctx.get("mask")
             for n, image_streams in enumerate(streams):
-                if k < len(image_streams):
-                    out[n] = self.coders[k].decode(image_streams[k], ids[n].ravel()).reshape(ids.shape[1:])
+                if k >= len(image_streams):
+                    continue
+                if (n, k) not in decoders:
+                    decoders[n, k] = self.coders[k].decoder(image_streams[k])
+                if mask is None:
+                    out[n] = decoders[n, k].decode(ids[n]).reshape(ids.shape[1:])
+                else:
+                    out[n][:, mask] = decoders[n, k].decode(ids[n][:, mask]).reshape(ids.shape[1], -1)
             return out
 
         return self._top_down(len(streams), height, width, quality, stream_symbols)
@@ -136,5 +178,5 @@ class LatentCoder:
     def encode_streams(self, layers: list[LayerSymbols]) -> list[list[bytes]]:
         """-> streams[n][k], one independent ANS stream per image and layer."""
         N = layers[0].values.shape[0]
-        return [[self.coders[k].encode(layer.values[n], layer.table_ids[n])
+        return [[self.coders[k].encode_parts(layer.split(n))
                  for k, layer in enumerate(layers)] for n in range(N)]

@@ -20,6 +20,10 @@ Each layer below the top is coded as a residual against its prior mean, in steps
 per-channel quantization step Δ_k(q) that depends on the quality ``q`` (gain units,
 Cui et al. 2021), so one model covers the whole rate range.
 
+With ``context="checkerboard"`` the finest layer is coded in two halves (He et al. 2021):
+its anchors ((i + j) even) under the prior above, then the other half under a prior that
+also sees the decoded anchors around each position.
+
 Training uses additive uniform noise for the rate and straight-through rounding for
 the reconstruction (Minnen & Singh 2020). ``forward`` returns the bits of each layer,
 so the loss with per-layer betas (Xiao & Bamler 2023) is one line::
@@ -109,6 +113,20 @@ class HierarchicalVAE(nn.Module):
             # The finest layer's latent is the synthesis input itself.
             self.merge.append(ResidualMerge(N, Ms[k]) if k < L - 1 else TakeLatent())
 
+        # Checkerboard context of the finest layer: the decoded anchors (a 5x5 neighbourhood)
+        # and the top-down state give an additive correction to the non-anchors' prior
+        # (mean, raw scale). Its last convolution starts at zero, so adding a context to a
+        # trained model (``codec train --init-from --context``) leaves it unchanged.
+        self.context = None
+        if config.context == "checkerboard" and L > 1:
+            self.context = nn.Sequential(
+                conv(N + Ms[-1], N, 5, 1), nn.LeakyReLU(0.1),
+                conv(N, N, 1, 1), nn.LeakyReLU(0.1),
+                conv(N, 2 * Ms[-1], 1, 1),
+            )
+            nn.init.zeros_(self.context[-1].weight)
+            nn.init.zeros_(self.context[-1].bias)
+
         # Log quantization steps per quality anchor and channel of each layer below the top.
         # High-rate theory: D ~ step^2 and D ~ 1/lambda at the optimum, so step ~ lambda^-1/2.
         lam = torch.tensor(config.lambdas, dtype=torch.float64)
@@ -128,9 +146,36 @@ class HierarchicalVAE(nn.Module):
         return feats[::-1]
 
     def prior_params(self, k: int, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Prior mean and std (in latent units) of layer k >= 1 from the top-down state t."""
-        mu, raw = self.prior[k - 1](t).chunk(2, dim=1)
+        """Prior mean and std (in latent units) of layer k >= 1 from the top-down state t
+        (for a layer with a context: of its anchors)."""
+        mu, raw = self.prior_raw(k, t)
         return mu, F.softplus(raw)
+
+    def prior_raw(self, k: int, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prior mean and raw (pre-softplus) std of layer k >= 1."""
+        return self.prior[k - 1](t).chunk(2, dim=1)
+
+    def has_context(self, k: int) -> bool:
+        return self.context is not None and k == self.config.num_layers - 1
+
+    @staticmethod
+    def anchors(height: int, width: int, device=None) -> torch.Tensor:
+        """Checkerboard anchor positions, (1, 1, h, w) bool: (i + j) even."""
+        i = torch.arange(height, device=device)[:, None]
+        j = torch.arange(width, device=device)[None, :]
+        return ((i + j) % 2 == 0)[None, None]
+
+    def context_params(self, t: torch.Tensor, y_hat: torch.Tensor, mu: torch.Tensor,
+                       raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prior mean and std of every position of the finest layer once its anchors are
+        decoded: anchors keep (mu, softplus(raw)); non-anchors get the context's correction.
+
+        y_hat: the decoded latent; only its anchor positions are read.
+        """
+        anchor = self.anchors(*y_hat.shape[-2:], device=y_hat.device)
+        d_mu, d_raw = self.context(torch.cat([t, y_hat * anchor], dim=1)).chunk(2, dim=1)
+        mu = torch.where(anchor, mu, mu + d_mu)
+        return mu, F.softplus(torch.where(anchor, raw, raw + d_raw))
 
     def posterior(self, k: int, f: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The latent of layer k before quantization: the bottom-up feature itself
@@ -175,9 +220,13 @@ class HierarchicalVAE(nn.Module):
         t = self.top_expand(ste_round(y))
         for k in range(1, self.config.num_layers):
             t = self.up[k - 1](t)
-            mu, sigma = self.prior_params(k, t)
+            mu, raw = self.prior_raw(k, t)
             y = self.posterior(k, feats[k], t)
             step = self.log_step(k, quality).exp()
+            if self.has_context(k):  # anchors first, then the rest given the anchors
+                mu, sigma = self.context_params(t, mu + ste_round((y - mu) / step) * step, mu, raw)
+            else:
+                sigma = F.softplus(raw)
             v = (y - mu) / step
             channel_bits.append(self._rate(lambda: gaussian_bits(uniform_noise(v.float()), (sigma / step).float())))
             t = self.merge[k - 1](t, mu + ste_round(v) * step)

@@ -29,7 +29,7 @@ import torch
 import torch.distributed as dist
 from torch.nn import functional as F
 
-from .config import DEFAULT_LAMBDAS, ModelConfig
+from .config import CONTEXTS, DEFAULT_LAMBDAS, ModelConfig
 from .peer import ARCH as PEER_ARCH
 from .peer import PeerConfig, build_model, config_from_json
 from .training_data import CropSampler, center_crops, is_validation, list_images, load_rgb
@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-channels", type=int, default=ModelConfig.image_channels)
     p.add_argument("--latent-channels", type=str, default=None,
                    help=f"latent channels per layer, top first (default {','.join(map(str, ModelConfig.latent_channels))})")
+    p.add_argument("--context", choices=list(CONTEXTS), default=None,
+                   help="spatial context of the finest layer (default: none, or --init-from's); "
+                   "checkerboard codes half of it first and predicts the rest from it; with "
+                   "--init-from it is added to a model without one, starting as a no-op")
     p.add_argument("--name", default="hvae", help="model name stored in the config")
     p.add_argument("--arch", choices=["hvae", PEER_ARCH], default="hvae",
                    help="our hierarchical VAE, or CompressAI's mean-scale hyperprior (one --lmbda) as a peer")
@@ -170,6 +174,9 @@ class Trainer:
             raise SystemExit(f"error: {self.ckpt_path} exists; pass --resume or another --out")
         if resume is not None:
             self.config = config_from_json(resume["config"])
+            if args.context is not None and args.context != getattr(self.config, "context", None):
+                raise SystemExit(f"error: --context {args.context} differs from the run's; "
+                                 "start a new run with --init-from to add a context")
             new = floats(args.lmbda)
             current = self.config.lambdas if isinstance(self.config, ModelConfig) else (self.config.lmbda,)
             if new is not None and tuple(new) != tuple(current):
@@ -191,7 +198,8 @@ class Trainer:
         elif args.init_from is not None:
             source = self._init_source(args)
             self.config = replace(source.config, name=args.name,
-                                  latent_channels=latent_widths(args) or source.config.latent_channels)
+                                  latent_channels=latent_widths(args) or source.config.latent_channels,
+                                  context=args.context or source.config.context)
         else:
             self.config = ModelConfig(
                 name=args.name,
@@ -199,6 +207,7 @@ class Trainer:
                 channels=args.channels,
                 latent_channels=latent_widths(args) or ModelConfig.latent_channels,
                 lambdas=floats(args.lmbda) or DEFAULT_LAMBDAS,
+                context=args.context or "none",
             )
         self.betas = floats(args.beta) or (1.0,) * self.config.num_layers
         if len(self.betas) != self.config.num_layers:
@@ -236,7 +245,7 @@ class Trainer:
             from .grow import describe, grow
 
             grown = grow(source, self.config.latent_channels, images=self.sampler.batch(args.batch),
-                         seed=args.seed)
+                         seed=args.seed, context=self.config.context)
             self.model.load_state_dict(grown.state_dict())
             if self.main:
                 print(f"initialised from {args.init_from} ({describe(source.config, self.config)})",
@@ -286,12 +295,13 @@ class Trainer:
             retarget_log_steps(state["model"], config.lambdas, new)
             config = replace(config, lambdas=tuple(new))
         widths = latent_widths(args)
-        if widths is not None:
+        if widths is not None or args.context is not None:
             try:
-                check(config, replace(config, latent_channels=widths))
+                check(config, replace(config, latent_channels=widths or config.latent_channels,
+                                      context=args.context or config.context))
             except ValueError as e:
-                raise SystemExit(f"error: --latent-channels {args.latent_channels} cannot grow {path}'s "
-                                 f"{','.join(map(str, config.latent_channels))}: {e}")
+                raise SystemExit(f"error: cannot grow {path} ({','.join(map(str, config.latent_channels))}, "
+                                 f"context {config.context}) as asked: {e}")
         model = HierarchicalVAE(config)
         model.load_state_dict(state["model"])
         return model

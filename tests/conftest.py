@@ -36,9 +36,28 @@ def natural_image(height: int, width: int, seed: int = 0) -> np.ndarray:
     return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
 
 
-@pytest.fixture(scope="session")
-def tiny_codec() -> codec.Codec:
-    return codec.Codec.random(TINY, seed=0)
+def with_context(model: HierarchicalVAE) -> HierarchicalVAE:
+    """Give a fresh checkerboard model a non-zero context (it starts as a no-op)."""
+    import torch
+
+    with torch.no_grad():
+        generator = torch.Generator().manual_seed(1)
+        for p in model.context[-1].parameters():
+            p.copy_(0.3 * torch.randn(p.shape, generator=generator))
+    return model
+
+
+@pytest.fixture(scope="session", params=["none", "checkerboard"])
+def tiny_codec(request) -> codec.Codec:
+    """The tiny model, without and with a checkerboard context."""
+    import torch
+    from dataclasses import replace
+
+    if request.param == "none":
+        return codec.Codec.random(TINY, seed=0)
+    torch.manual_seed(0)
+    model = with_context(HierarchicalVAE(replace(TINY, context="checkerboard")))
+    return codec.Codec.from_model(model)
 
 
 @pytest.fixture(scope="session")

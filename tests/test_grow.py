@@ -148,3 +148,41 @@ def test_train_init_from_refusals_are_one_line(folder, tmp_path):  # noqa: F811
     with pytest.raises(SystemExit, match="not the peer"):
         train_main([str(folder), "--out", str(tmp_path / "rp"), "--steps", "1", *TINY_ARGS,
                     "--init-from", str(peer / "checkpoint.pt")])
+
+
+def test_adding_a_context_changes_neither_rate_nor_image():
+    source = _trained_like()
+    model = grow(source, TINY.latent_channels, context="checkerboard").eval()
+    assert model.config.context == "checkerboard" and model.context is not None
+    x = _images(2, 64)
+    for quality in (1.0, 4.5):
+        torch.manual_seed(0)
+        a = _forward(source, x, quality)
+        torch.manual_seed(0)
+        b = _forward(model, x, quality)
+        torch.testing.assert_close(b.x_hat, a.x_hat, rtol=0, atol=0)
+        for ra, rb in zip(a.bits, b.bits):
+            torch.testing.assert_close(rb, ra, rtol=0, atol=0)
+    # ... but training reaches it: the zero layer gets a gradient from the rate
+    model.train()
+    out = model(x, torch.full((2,), 3.0))
+    sum(b.sum() for b in out.bpp).backward()
+    assert model.context[-1].weight.grad.abs().sum() > 0
+    # a context is added, never removed
+    with pytest.raises(ValueError, match="can be added"):
+        grow(model, TINY.latent_channels, context="none")
+
+
+def test_train_init_from_adds_a_context(folder, tmp_path):  # noqa: F811
+    base = tmp_path / "base"
+    assert train_main([str(folder), "--out", str(base), "--steps", "1", *TINY_ARGS]) == 0
+    run = tmp_path / "ctx"
+    assert train_main([str(folder), "--out", str(run), "--steps", "2", *TINY_ARGS,
+                       "--init-from", str(base / "checkpoint.pt"), "--context", "checkerboard"]) == 0
+    ckpt = _state(run)
+    assert json.loads(ckpt["config"])["context"] == "checkerboard"
+    assert any(name.startswith("context.") for name in ckpt["model"])
+    with pytest.raises(SystemExit, match="differs from the run"):
+        train_main([str(folder), "--out", str(run), "--steps", "3", *TINY_ARGS, "--resume", "--context", "none"])
+    assert train_main([str(folder), "--out", str(run), "--steps", "3", *TINY_ARGS, "--resume"]) == 0
+    assert _state(run)["step"] == 3

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from codec.config import ModelConfig
@@ -35,3 +36,14 @@ def test_config_json_round_trip():
     cfg = ModelConfig(latent_channels=(2, 3), lambdas=(0.01,))
     assert ModelConfig.from_json(cfg.to_json()) == cfg
     assert cfg.strides == (32, 16)
+
+
+def test_configs_without_a_context_serialize_as_before():
+    """Release metadata and bench cache keys of models made before contexts existed stay put."""
+    old = ModelConfig(latent_channels=(2, 3), lambdas=(0.01,))
+    assert "context" not in old.to_json() and "context" not in repr(old)
+    assert ModelConfig.from_json(old.to_json()).context == "none"
+    new = ModelConfig(latent_channels=(2, 3), lambdas=(0.01,), context="checkerboard")
+    assert ModelConfig.from_json(new.to_json()) == new and "checkerboard" in repr(new)
+    with pytest.raises(ValueError, match="context must be one of"):
+        ModelConfig(context="autoregressive")

@@ -65,6 +65,9 @@ def trace(model: HierarchicalVAE, x: torch.Tensor, quality: float,
         mu, sigma = model.prior_params(k, t)
         y = model.posterior(k, feats[k], t)
         step = model.log_step(k, q).exp()
+        if model.has_context(k):  # the non-anchors' prior sees the decoded anchors
+            anchors = mu + torch.round((y - mu) / step) * step if quantize else y
+            mu, sigma = model.context_params(t, anchors, *model.prior_raw(k, t))
         symbols = torch.round((y - mu) / step)
         y_hat = mu + symbols * step if quantize else y
         layers.append(LayerTrace(y, y_hat, mu, sigma, step, symbols))
@@ -102,8 +105,11 @@ def layer_decoder(model: HierarchicalVAE, layers: list[LayerTrace], k: int) -> C
             elif j == k:
                 y_hat = z
             else:
-                mu, _ = model.prior_params(j, t)
+                mu, raw = model.prior_raw(j, t)
                 y_hat = mu + layers[j].step * layers[j].symbols
+                if model.has_context(j):
+                    mu, _ = model.context_params(t, y_hat, mu, raw)
+                    y_hat = mu + layers[j].step * layers[j].symbols
             t = model.merge[j - 1](t, y_hat)
         return model.g_s(t)
 

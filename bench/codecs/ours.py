@@ -42,10 +42,12 @@ def prefix_bytes(data: bytes, num_layers: int) -> list[int]:
 
 
 def entropy_clock(clock: Clock | None):
-    """Time every ``TableCoder.encode``/``decode`` call as ``clock``'s ``entropy`` section."""
-    from codec.ans import TableCoder
+    """Time the ANS coder's calls as ``clock``'s ``entropy`` section: encoding a stream,
+    opening one for decoding, and decoding each of its parts (none of these nests another)."""
+    from codec.ans import StreamDecoder, TableCoder
 
-    return timed_calls(clock, "entropy", [(TableCoder, "encode"), (TableCoder, "decode")])
+    return timed_calls(clock, "entropy", [(TableCoder, "encode_parts"), (TableCoder, "decoder"),
+                                          (StreamDecoder, "decode")])
 
 
 class Ours(Codec):

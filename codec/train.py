@@ -167,7 +167,10 @@ class Trainer:
 
         if args.resume and not self.ckpt_path.exists():
             raise FileNotFoundError(f"nothing to resume: {self.ckpt_path} does not exist")
-        resume = torch.load(self.ckpt_path, map_location="cpu", weights_only=True) if args.resume else None
+        if args.resume and args.init_from is not None:
+            raise SystemExit("error: --resume continues the run in --out, --init-from starts a new one; "
+                             "pass one of them")
+        resume = self._read_resume() if args.resume else None
         if args.resume and self.main:
             print(f"resuming {self.ckpt_path} at step {resume['step']}", file=sys.stderr)
         if resume is None and self.main and self.ckpt_path.exists():
@@ -268,6 +271,21 @@ class Trainer:
             self.net = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
+
+    def _read_resume(self) -> dict:
+        """The run's own checkpoint, with everything --resume needs, or a one-line exit."""
+        from .checkpoints import read_training_state
+        from .errors import CodecError
+
+        try:
+            state = read_training_state(self.ckpt_path)
+        except CodecError as e:
+            raise SystemExit(f"error: --resume: {e}")
+        missing = {"step", "optimizer", "torch_rng"} - state.keys()
+        if missing:
+            raise SystemExit(f"error: --resume: {self.ckpt_path} is a snapshot or export, not a run "
+                             f"checkpoint (no {', '.join(sorted(missing))})")
+        return state
 
     @staticmethod
     def _init_source(args):

@@ -63,6 +63,11 @@ def test_errors_are_reported(setup, capsys):
     root, _, _, model = setup
     assert cli.main(["spectrum", "--dataset", str(root / "missing"), "--model", str(model)]) == 2
     assert "error" in capsys.readouterr().err
+    junk = root / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    assert cli.main(["spectrum", "--dataset", str(root / "images"), "--model", str(junk)]) == 2
+    err = capsys.readouterr().err
+    assert "not a training checkpoint" in err and err.count("\n") == 1
 
 
 def test_module_entry_point():

@@ -146,3 +146,16 @@ def test_resume_can_move_the_quality_anchors(folder, tmp_path):
     assert ckpt["step"] == 3
     assert json.loads(ckpt["config"])["lambdas"] == [float(v) for v in wider.split(",")]
     assert not torch.equal(before, ckpt["model"]["log_steps.0"])
+
+
+def test_resume_refusals_are_one_line(folder, tmp_path):
+    run = tmp_path / "run"
+    assert train_main([str(folder), "--out", str(run), "--steps", "1", *TINY_ARGS]) == 0
+    with pytest.raises(SystemExit, match="pass one of them") as e:
+        train_main([str(folder), "--out", str(run), "--steps", "2", *TINY_ARGS, "--resume",
+                   "--init-from", str(run / "checkpoint.pt")])
+    (run / "checkpoint.pt").write_bytes(b"truncated")
+    with pytest.raises(SystemExit, match="not a training checkpoint") as e:
+        train_main([str(folder), "--out", str(run), "--steps", "2", *TINY_ARGS, "--resume"])
+    assert "\n" not in str(e.value)
+    assert (run / "checkpoint.pt").read_bytes() == b"truncated"  # left as it was

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from codec.checkpoints import load_release
+from codec.checkpoints import load_release, read_training_state
 from codec.config import ModelConfig
 from codec.model import HierarchicalVAE
 
@@ -43,7 +43,7 @@ class NamedModel:
 def load_checkpoint(path: Path | str) -> NamedModel:
     """A ``checkpoint.pt`` (or a snapshot of one) written by ``codec.train``."""
     path = Path(path)
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload = read_training_state(path)
     config = ModelConfig.from_json(payload["config"])
     model = HierarchicalVAE(config)
     model.load_state_dict(payload["model"])

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-import torch
+from codec.checkpoints import read_training_state
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -127,7 +127,7 @@ def checkpoint_step(path: Path) -> int | None:
     """Training step stored in a checkpoint, None if there is none."""
     if not path.exists():
         return None
-    return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+    return int(read_training_state(path).get("step", 0))
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="spatial context of the finest layer (default: none, or --init-from's); "
                    "checkerboard codes half of it first and predicts the rest from it; with "
                    "--init-from it is added to a model without one, starting as a no-op")
+    p.add_argument("--context-lr-scale", type=float, default=10.0,
+                   help="learning-rate multiplier of the context network (it starts from zero "
+                   "when added to a trained model); a resumed run keeps its own")
     p.add_argument("--name", default="hvae", help="model name stored in the config")
     p.add_argument("--arch", choices=["hvae", PEER_ARCH], default="hvae",
                    help="our hierarchical VAE, or CompressAI's mean-scale hyperprior (one --lmbda) as a peer")
@@ -220,8 +223,13 @@ class Trainer:
         self.model = build_model(self.config).to(self.device)
         # CompressAI's entropy bottleneck learns its quantiles with a separate auxiliary loss.
         aux = [p for n, p in self.model.named_parameters() if n.endswith(".quantiles")]
-        main = [p for n, p in self.model.named_parameters() if not n.endswith(".quantiles")]
-        self.optimizer = torch.optim.Adam(main, lr=args.lr)
+        main = [p for n, p in self.model.named_parameters()
+                if not n.endswith(".quantiles") and not n.startswith("context.")]
+        context = [p for n, p in self.model.named_parameters() if n.startswith("context.")]
+        groups = [{"params": main}]
+        if context:  # a fresh network beside a trained model: its own, larger learning rate
+            groups.append({"params": context, "lr_scale": args.context_lr_scale})
+        self.optimizer = torch.optim.Adam(groups, lr=args.lr)
         self.aux_optimizer = torch.optim.Adam(aux, lr=1e-3) if aux else None
         self.step = 0
         self.elapsed = 0.0
@@ -375,7 +383,7 @@ class Trainer:
         Q = self.config.num_qualities
         quality = 1 + (Q - 1) * torch.rand(x.shape[0], device=self.device)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(self.step, self.args)
+            group["lr"] = lr_at(self.step, self.args) * group.get("lr_scale", 1.0)
         with self.autocast():
             out = self.net(x, quality)
         x_hat = out.x_hat.float()

@@ -186,3 +186,18 @@ def test_train_init_from_adds_a_context(folder, tmp_path):  # noqa: F811
         train_main([str(folder), "--out", str(run), "--steps", "3", *TINY_ARGS, "--resume", "--context", "none"])
     assert train_main([str(folder), "--out", str(run), "--steps", "3", *TINY_ARGS, "--resume"]) == 0
     assert _state(run)["step"] == 3
+
+
+def test_the_context_learns_at_its_own_rate(folder, tmp_path):  # noqa: F811
+    from codec.train import Trainer, build_parser
+
+    base = tmp_path / "base"
+    assert train_main([str(folder), "--out", str(base), "--steps", "1", *TINY_ARGS]) == 0
+    args = build_parser().parse_args([str(folder), "--out", str(tmp_path / "c"), *TINY_ARGS, "--init-from",
+                                      str(base / "checkpoint.pt"), "--context", "checkerboard",
+                                      "--context-lr-scale", "5", "--steps", "4", "--warmup", "0"])
+    trainer = Trainer(args)
+    trainer.train_step()
+    main_group, context_group = trainer.optimizer.param_groups
+    assert context_group["lr"] == pytest.approx(5 * main_group["lr"])
+    assert context_group["params"][-1] is trainer.model.context[-1].bias

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -8,15 +9,19 @@ from codec import CodecError
 from codec.checkpoints import export_release, load_release, read_manifest
 from codec.model import HierarchicalVAE
 
-from conftest import TINY
+from conftest import TINY, with_context
 
 
-def test_export_and_load_round_trip(tmp_path):
+@pytest.mark.parametrize("context", ["none", "checkerboard"])
+def test_export_and_load_round_trip(tmp_path, context):
     torch.manual_seed(0)
-    model = HierarchicalVAE(TINY)
+    model = HierarchicalVAE(replace(TINY, context=context))
+    if context != "none":
+        with_context(model)
     export_release(model, "m1", tmp_path, half=False)
     name, loaded = load_release(None, tmp_path)
     assert name == "m1" and loaded.config.latent_channels == TINY.latent_channels
+    assert loaded.config.context == context
     for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), k
 

@@ -32,7 +32,7 @@ from torch.nn import functional as F
 from .config import CONTEXTS, DEFAULT_LAMBDAS, ModelConfig
 from .peer import ARCH as PEER_ARCH
 from .peer import PeerConfig, build_model, config_from_json
-from .training_data import CropSampler, center_crops, is_validation, list_images, load_rgb
+from .training_data import CropSampler, center_crops, is_validation, list_images, load_rgb, whole_images
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -240,7 +240,9 @@ class Trainer:
         t0 = time.time()
         self.sampler = CropSampler([load_rgb(p, args.crop) for p in train_paths], args.crop,
                                    seed=args.seed * 1000 + self.rank)
-        self.val = center_crops([load_rgb(p, 256) for p in val_paths], 256) if val_paths else None
+        val_images = [load_rgb(p, 256) for p in val_paths]
+        self.val = center_crops(val_images, 256) if val_paths else None
+        self.val_whole = whole_images(val_images, getattr(self.config, "pad_multiple", 64))
         if self.main:
             print(f"{len(train_paths)} training / {len(val_paths)} validation images decoded in "
                   f"{time.time() - t0:.1f} s; device {self.device}, bf16 {self.bf16}, world {self.world}",
@@ -437,6 +439,17 @@ class Trainer:
         if isinstance(self.config, ModelConfig):
             for q, coded in zip(qualities, self.validate_coded(qualities)):
                 result[f"q{q:g}"]["coded"] = coded
+        if self.val_whole:  # whole images: crop-size gaps of the upper layers show here
+            for q in qualities:
+                bpp, psnr = [], []
+                for x in self.val_whole:
+                    out = self.model(x.to(self.device), torch.full((1,), q, device=self.device))
+                    bpp.append(torch.stack(out.bpp, 1).cpu())
+                    psnr.append(psnr_db(out.x_hat.float(), x.to(self.device)).cpu())
+                result[f"q{q:g}"]["whole"] = {
+                    "bpp": [round(v, 4) for v in torch.cat(bpp).mean(0).tolist()],
+                    "psnr_db": round(torch.cat(psnr).mean().item(), 3),
+                }
         self.model.train()
         return result
 

@@ -85,3 +85,20 @@ def center_crops(images: list[np.ndarray], size: int) -> torch.Tensor:
         x = (img.shape[1] - size) // 2
         crops.append(img[y : y + size, x : x + size])
     return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float().div_(255)
+
+
+def whole_images(images: list[np.ndarray], multiple: int, max_pixels: int = 768 * 512) -> list[torch.Tensor]:
+    """Validation images at full size, each (1, 3, h, w) float32 in [0, 1]: centrally cut to
+    multiples of ``multiple`` (and to at most ``max_pixels``, keeping the aspect), so the
+    upper layers' priors are checked on image interiors that small crops never show."""
+    out = []
+    for img in images:
+        h, w = img.shape[:2]
+        scale = min(1.0, (max_pixels / (h * w)) ** 0.5)
+        ch = max(multiple, int(h * scale) // multiple * multiple)
+        cw = max(multiple, int(w * scale) // multiple * multiple)
+        if ch > h or cw > w:  # smaller than one top-layer position: skip
+            continue
+        y, x = (h - ch) // 2, (w - cw) // 2
+        out.append(torch.from_numpy(np.ascontiguousarray(img[y : y + ch, x : x + cw])).permute(2, 0, 1)[None].float().div_(255))
+    return out

@@ -64,3 +64,14 @@ def test_bad_arrays(tiny_codec, bad):
 def test_batch_needs_same_size(tiny_codec):
     with pytest.raises(CodecError, match="same size"):
         tiny_codec.compress_batch([natural_image(8, 8), natural_image(8, 9)], 2.0)
+
+
+def test_whole_validation_images_are_cut_to_the_top_stride():
+    from codec.training_data import whole_images
+
+    images = [np.zeros((321, 481, 3), np.uint8), np.zeros((2000, 3000, 3), np.uint8), np.zeros((40, 90, 3), np.uint8)]
+    out = whole_images(images, 64)
+    assert [tuple(x.shape) for x in out[:1]] == [(1, 3, 320, 448)]
+    h, w = out[1].shape[2:]
+    assert h % 64 == 0 and w % 64 == 0 and h * w <= 768 * 512 and abs(w / h - 1.5) < 0.2
+    assert len(out) == 2  # smaller than one top-layer position: left out

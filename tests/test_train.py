@@ -45,6 +45,8 @@ def test_tiny_run_logs_and_checkpoints(folder, tmp_path):
     assert validation
     for q in validation[0].values():  # the real coder on the same crops: bytes and 8-bit PSNR
         assert q["coded"]["bpp"] > 0 and 5 < q["coded"]["psnr_db"] < 60
+        # and the training forward on the whole validation images (cut to multiples of 64)
+        assert len(q["whole"]["bpp"]) == 3 and 5 < q["whole"]["psnr_db"] < 60
     # refuses to overwrite a run without --resume
     with pytest.raises(SystemExit):
         train_main([str(folder), "--out", str(out), "--steps", "4", *TINY_ARGS])

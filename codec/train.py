@@ -220,7 +220,8 @@ class Trainer:
             raise SystemExit(f"error: --beta needs {self.config.num_layers} values, one per layer")
 
         torch.manual_seed(args.seed)
-        self.model = build_model(self.config).to(self.device)
+        # channels_last: 0.58 s vs 0.70 s a step here (batch 4 x 256 px, bf16, 1 thread).
+        self.model = build_model(self.config).to(self.device, memory_format=torch.channels_last)
         # CompressAI's entropy bottleneck learns its quantiles with a separate auxiliary loss.
         aux = [p for n, p in self.model.named_parameters() if n.endswith(".quantiles")]
         main = [p for n, p in self.model.named_parameters()
@@ -381,7 +382,8 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
     def train_step(self) -> dict:
-        x = self.sampler.batch(self.args.batch).to(self.device, non_blocking=True)
+        x = self.sampler.batch(self.args.batch).to(self.device, non_blocking=True,
+                                                   memory_format=torch.channels_last)
         Q = self.config.num_qualities
         quality = 1 + (Q - 1) * torch.rand(x.shape[0], device=self.device)
         for group in self.optimizer.param_groups:

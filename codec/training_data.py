@@ -100,5 +100,5 @@ def whole_images(images: list[np.ndarray], multiple: int, max_pixels: int = 768 
         if ch > h or cw > w:  # smaller than one top-layer position: skip
             continue
         y, x = (h - ch) // 2, (w - cw) // 2
-        out.append(torch.from_numpy(np.ascontiguousarray(img[y : y + ch, x : x + cw])).permute(2, 0, 1)[None].float().div_(255))
+        out.append(torch.from_numpy(np.array(img[y : y + ch, x : x + cw])).permute(2, 0, 1)[None].float().div_(255))
     return out

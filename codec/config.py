@@ -85,8 +85,7 @@ class ModelConfig:
                 if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
 
     def __repr__(self) -> str:
-        fields = {**self._fields(), "latent_channels": self.latent_channels, "lambdas": self.lambdas}
-        return f"ModelConfig({', '.join(f'{k}={v!r}' for k, v in fields.items())})"
+        return f"ModelConfig({', '.join(f'{k}={v!r}' for k, v in self._fields().items())})"
 
     def to_json(self) -> str:
         return json.dumps(self._fields(), sort_keys=True)

@@ -41,8 +41,8 @@ class LayerSymbols:
 
 
 # (layer k, table ids (N, C, h, w), top-down context) -> symbol values (N, C, h, w).
-# For a layer coded in passes, ctx["part"] is the pass and ctx["mask"] its (h, w)
-# positions: only those values are used, and the source is called once per pass.
+# For a layer coded in passes the source is called once per pass, with ctx["mask"] the
+# (h, w) positions of that pass: only those values are used.
 SymbolSource = Callable[[int, np.ndarray, dict], np.ndarray]
 
 
@@ -93,11 +93,11 @@ class LatentCoder:
         masks = (anchor[0, 0].numpy(), ~anchor[0, 0].numpy())
         mu_a = snap_mu(mu)
         ids_a = scale_index(torch.nn.functional.softplus(raw) / step).numpy()
-        values_a = source(k, ids_a, {"t": t, "mu": mu_a, "step": step, "part": 0, "mask": masks[0]})
+        values_a = source(k, ids_a, {"t": t, "mu": mu_a, "step": step, "mask": masks[0]})
         mu_c, sigma_c = m.context_params(t, mu_a + torch.from_numpy(values_a).double() * step, mu, raw)
         mu_c = snap_mu(mu_c)  # equal to mu_a at the anchors
         ids = scale_index(sigma_c / step).numpy()
-        values_b = source(k, ids, {"t": t, "mu": mu_c, "step": step, "part": 1, "mask": masks[1]})
+        values_b = source(k, ids, {"t": t, "mu": mu_c, "step": step, "mask": masks[1]})
         values = np.where(masks[0], values_a, values_b)
         return mu_c, values, ids, masks
 

@@ -425,37 +425,29 @@ class Trainer:
     @torch.no_grad()
     def validate(self) -> dict:
         self.model.eval()
-        result = {}
         Q = self.config.num_qualities
         qualities = sorted({1.0, float(1 + (Q - 1) // 2), float(Q)})
-        for q in qualities:
-            bpp, psnr = [], []
-            for i in range(0, len(self.val), 8):
-                x = self.val[i : i + 8].to(self.device)
-                quality = torch.full((x.shape[0],), q, device=self.device)
-                out = self.model(x, quality)
-                bpp.append(torch.stack(out.bpp, 1).cpu())
-                psnr.append(psnr_db(out.x_hat.float(), x).cpu())
-            result[f"q{q:g}"] = {
-                "bpp": [round(v, 4) for v in torch.cat(bpp).mean(0).tolist()],
-                "psnr_db": round(torch.cat(psnr).mean().item(), 3),
-            }
+        crops = list(self.val.split(8))
+        result = {f"q{q:g}": self._forward_stats(crops, q) for q in qualities}
         if isinstance(self.config, ModelConfig):
             for q, coded in zip(qualities, self.validate_coded(qualities)):
                 result[f"q{q:g}"]["coded"] = coded
         if self.val_whole:  # whole images: crop-size gaps of the upper layers show here
             for q in qualities:
-                bpp, psnr = [], []
-                for x in self.val_whole:
-                    out = self.model(x.to(self.device), torch.full((1,), q, device=self.device))
-                    bpp.append(torch.stack(out.bpp, 1).cpu())
-                    psnr.append(psnr_db(out.x_hat.float(), x.to(self.device)).cpu())
-                result[f"q{q:g}"]["whole"] = {
-                    "bpp": [round(v, 4) for v in torch.cat(bpp).mean(0).tolist()],
-                    "psnr_db": round(torch.cat(psnr).mean().item(), 3),
-                }
+                result[f"q{q:g}"]["whole"] = self._forward_stats(self.val_whole, q)
         self.model.train()
         return result
+
+    def _forward_stats(self, batches: list[torch.Tensor], q: float) -> dict:
+        """Mean training-forward bpp per layer and PSNR over the images of ``batches``."""
+        bpp, psnr = [], []
+        for x in batches:
+            x = x.to(self.device)
+            out = self.model(x, torch.full((x.shape[0],), q, device=self.device))
+            bpp.append(torch.stack(out.bpp, 1).cpu())
+            psnr.append(psnr_db(out.x_hat.float(), x).cpu())
+        return {"bpp": [round(v, 4) for v in torch.cat(bpp).mean(0).tolist()],
+                "psnr_db": round(torch.cat(psnr).mean().item(), 3)}
 
     def validate_coded(self, qualities: list[float]) -> list[dict]:
         """The same crops through the real coder (a CPU copy of the model), per quality: bpp

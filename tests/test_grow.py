@@ -31,6 +31,13 @@ def _trained_like(seed=0):
     return model.eval()
 
 
+def _base_run(folder, tmp_path, steps=1):
+    """A tiny trained run to start others from (--init-from its checkpoint.pt)."""
+    base = tmp_path / "base"
+    assert train_main([str(folder), "--out", str(base), "--steps", str(steps), *TINY_ARGS]) == 0
+    return base
+
+
 def _forward(model, x, quality):
     with torch.no_grad():
         return model(x, torch.full((x.shape[0],), quality))
@@ -78,8 +85,7 @@ def test_only_latent_channels_grow():
 
 
 def test_train_init_from_grows_and_starts_a_new_run(folder, tmp_path):  # noqa: F811
-    base = tmp_path / "base"
-    assert train_main([str(folder), "--out", str(base), "--steps", "2", *TINY_ARGS]) == 0
+    base = _base_run(folder, tmp_path, steps=2)
     wide = tmp_path / "wide"
     assert train_main([str(folder), "--out", str(wide), "--steps", "2", *TINY_ARGS,
                        "--init-from", str(base / "checkpoint.pt"), "--latent-channels", "4,6,12"]) == 0
@@ -108,8 +114,7 @@ def test_train_init_from_bad_paths_are_input_errors(folder, tmp_path, capsys):  
 def test_grown_channels_pay_their_rate_gradually(folder, tmp_path):  # noqa: F811
     from codec.train import Trainer, build_parser
 
-    base = tmp_path / "base"
-    assert train_main([str(folder), "--out", str(base), "--steps", "1", *TINY_ARGS]) == 0
+    base = _base_run(folder, tmp_path)
     args = build_parser().parse_args([str(folder), "--out", str(tmp_path / "w"), *TINY_ARGS, "--init-from",
                                       str(base / "checkpoint.pt"), "--latent-channels", "4,6,12",
                                       "--grow-warmup", "10"])
@@ -129,8 +134,7 @@ def test_grown_channels_pay_their_rate_gradually(folder, tmp_path):  # noqa: F81
 
 
 def test_train_init_from_refusals_are_one_line(folder, tmp_path):  # noqa: F811
-    base = tmp_path / "base"
-    assert train_main([str(folder), "--out", str(base), "--steps", "1", *TINY_ARGS]) == 0
+    base = _base_run(folder, tmp_path)
     ckpt = str(base / "checkpoint.pt")
     refusals = {
         "needs 8 anchors": ["--lmbda", "0.01,0.02"],
@@ -174,8 +178,7 @@ def test_adding_a_context_changes_neither_rate_nor_image():
 
 
 def test_train_init_from_adds_a_context(folder, tmp_path):  # noqa: F811
-    base = tmp_path / "base"
-    assert train_main([str(folder), "--out", str(base), "--steps", "1", *TINY_ARGS]) == 0
+    base = _base_run(folder, tmp_path)
     run = tmp_path / "ctx"
     assert train_main([str(folder), "--out", str(run), "--steps", "2", *TINY_ARGS,
                        "--init-from", str(base / "checkpoint.pt"), "--context", "checkerboard"]) == 0
@@ -191,8 +194,7 @@ def test_train_init_from_adds_a_context(folder, tmp_path):  # noqa: F811
 def test_the_context_learns_at_its_own_rate(folder, tmp_path):  # noqa: F811
     from codec.train import Trainer, build_parser
 
-    base = tmp_path / "base"
-    assert train_main([str(folder), "--out", str(base), "--steps", "1", *TINY_ARGS]) == 0
+    base = _base_run(folder, tmp_path)
     args = build_parser().parse_args([str(folder), "--out", str(tmp_path / "c"), *TINY_ARGS, "--init-from",
                                       str(base / "checkpoint.pt"), "--context", "checkerboard",
                                       "--context-lr-scale", "5", "--steps", "4", "--warmup", "0"])

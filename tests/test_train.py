@@ -161,3 +161,15 @@ def test_resume_refusals_are_one_line(folder, tmp_path):
         train_main([str(folder), "--out", str(run), "--steps", "2", *TINY_ARGS, "--resume"])
     assert "\n" not in str(e.value)
     assert (run / "checkpoint.pt").read_bytes() == b"truncated"  # left as it was
+
+
+def test_resume_of_a_snapshot_is_refused_in_one_line(folder, tmp_path):
+    run = tmp_path / "run"
+    assert train_main([str(folder), "--out", str(run), "--steps", "2", "--snapshot-every", "1", *TINY_ARGS]) == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    snapshot = sorted((run / "snapshots").iterdir())[0]
+    (other / "checkpoint.pt").write_bytes(snapshot.read_bytes())
+    with pytest.raises(SystemExit, match="is a snapshot or export, not a run checkpoint") as e:
+        train_main([str(folder), "--out", str(other), "--steps", "3", *TINY_ARGS, "--resume"])
+    assert "\n" not in str(e.value)

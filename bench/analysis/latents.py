@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+from torch.nn import functional as F
 
 from codec.model import HierarchicalVAE
 
@@ -62,12 +63,14 @@ def trace(model: HierarchicalVAE, x: torch.Tensor, quality: float,
     t = model.top_expand(y_hat)
     for k in range(1, model.config.num_layers):
         t = model.up[k - 1](t)
-        mu, sigma = model.prior_params(k, t)
+        mu, raw = model.prior_raw(k, t)
         y = model.posterior(k, feats[k], t)
         step = model.log_step(k, q).exp()
         if model.has_context(k):  # the non-anchors' prior sees the decoded anchors
             anchors = mu + torch.round((y - mu) / step) * step if quantize else y
-            mu, sigma = model.context_params(t, anchors, *model.prior_raw(k, t))
+            mu, sigma = model.context_params(t, anchors, mu, raw)
+        else:
+            sigma = F.softplus(raw)
         symbols = torch.round((y - mu) / step)
         y_hat = mu + symbols * step if quantize else y
         layers.append(LayerTrace(y, y_hat, mu, sigma, step, symbols))

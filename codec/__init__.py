@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from .api import DEFAULT_QUALITY, Codec, Estimate, LayerEstimate, load
+from .api import Codec, Estimate, LayerEstimate, load
 from .config import ModelConfig
 from .errors import CodecError, CodecWarning, FormatError
 
@@ -25,8 +25,9 @@ def _cached(name: str | None) -> Codec:
     return load(name)
 
 
-def compress(image, quality: float = DEFAULT_QUALITY, model: str | None = None) -> bytes:
-    """Compress with a shipped model (default model unless ``model`` names one)."""
+def compress(image, quality: float | None = None, model: str | None = None) -> bytes:
+    """Compress with a shipped model (default model unless ``model`` names one) at ``quality``
+    (None: the model's :attr:`Codec.default_quality`)."""
     return _cached(model).compress(image, quality)
 
 

@@ -22,7 +22,6 @@ from .images import prepare, to_image, to_tensor
 from .latent_codec import LatentCoder
 from .model import HierarchicalVAE
 
-DEFAULT_QUALITY = 4.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +79,11 @@ class Codec:
     def num_qualities(self) -> int:
         return self.config.num_qualities
 
+    @property
+    def default_quality(self) -> float:
+        """The quality used when none is given (see :attr:`ModelConfig.default_quality`)."""
+        return self.config.default_quality
+
     def __repr__(self) -> str:
         return f"Codec({self.name!r}, layers={self.num_layers}, qualities=1..{self.num_qualities})"
 
@@ -93,8 +97,8 @@ class Codec:
             raise CodecError(f"quality must be in [1, {self.num_qualities}], got {quality}")
         return int(round(q * 1000))
 
-    def _encode(self, images: list, quality: float):
-        milli = self._quality_milli(quality)
+    def _encode(self, images: list, quality: float | None):
+        milli = self._quality_milli(self.default_quality if quality is None else quality)
         prepared = [prepare(im) for im in images]
         shapes = {p.pixels.shape for p in prepared}
         if len(shapes) != 1:
@@ -105,19 +109,20 @@ class Codec:
         return prepared, layers, milli, w, h
 
     # -- public API ------------------------------------------------------------------------
-    def compress(self, image, quality: float = DEFAULT_QUALITY) -> bytes:
+    def compress(self, image, quality: float | None = None) -> bytes:
         """Compress one image.
 
         Args:
             image: PIL.Image (any common mode, see :mod:`codec.images`) or uint8 array
                 (H, W), (H, W, 1|3|4).
             quality: float in [1, num_qualities]; higher is more bits and higher PSNR.
+                None: :attr:`default_quality`.
         Returns:
             the ``.hvc`` file as bytes.
         """
         return self.compress_batch([image], quality)[0]
 
-    def compress_batch(self, images: list, quality: float = DEFAULT_QUALITY) -> list[bytes]:
+    def compress_batch(self, images: list, quality: float | None = None) -> list[bytes]:
         """Compress same-size images in one pass of the network -> one file each."""
         prepared, layers, milli, w, h = self._encode(list(images), quality)
         files = []
@@ -126,7 +131,7 @@ class Codec:
             files.append(container.serialize(header, streams))
         return files
 
-    def estimate(self, image, quality: float = DEFAULT_QUALITY) -> Estimate:
+    def estimate(self, image, quality: float | None = None) -> Estimate:
         """Per-layer estimated bits of ``image`` without writing a file."""
         _, layers, milli, w, h = self._encode([image], quality)
         bits = self._coder.layer_bits(layers)[0]

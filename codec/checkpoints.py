@@ -81,6 +81,12 @@ def weights_digest(model: HierarchicalVAE) -> bytes:
     return h.digest()
 
 
+def release_config(path: Path) -> ModelConfig:
+    """The config in a release file's metadata, without reading its weights."""
+    with safe_open(str(path), framework="pt") as f:
+        return ModelConfig.from_json(f.metadata()["config"])
+
+
 def load_release(name: str | None = None, folder: Path | None = None) -> tuple[str, HierarchicalVAE]:
     """Load a shipped model by name (default: the manifest's default) -> (name, model)."""
     folder = folder or checkpoint_dir()

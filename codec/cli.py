@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compress", help="image(s) -> .hvc")
     c.add_argument("inputs", nargs="+", help="image files or folders; '-' reads stdin")
     c.add_argument("-o", "--output", help="output file, folder (several inputs) or '-' for stdout")
-    c.add_argument("-q", "--quality", type=float, default=None, help="quality in [1, Q] (default 4)")
+    c.add_argument("-q", "--quality", type=float, default=None, help="quality in [1, Q], Q set by the model (`codec models`); "
+                   "default: the model's quality at lambda 0.013, 4 for 8 anchors")
     c.add_argument("--model", default=None, help="model name (see `codec models`)")
     c.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
 
@@ -164,7 +165,7 @@ def cmd_compress(args) -> int:
     import codec
 
     model = codec.load(args.model)
-    quality = codec.DEFAULT_QUALITY if args.quality is None else args.quality
+    quality = model.default_quality if args.quality is None else args.quality
     files = _expand(args.inputs, IMAGE_SUFFIXES)
     outputs = _outputs(files, args.output, lambda f: str(Path(f).with_suffix(SUFFIX)))
 
@@ -236,7 +237,7 @@ def cmd_info(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from .checkpoints import checkpoint_dir, read_manifest
+    from .checkpoints import checkpoint_dir, read_manifest, release_config
 
     manifest = read_manifest()
     if not manifest["models"]:
@@ -244,7 +245,12 @@ def cmd_models(args) -> int:
         return EXIT_OK
     for name, entry in sorted(manifest["models"].items()):
         mark = "*" if name == manifest["default"] else " "
-        print(f"{mark} {name}  {entry['file']}  {entry.get('description', '')}")
+        try:
+            config = release_config(checkpoint_dir() / entry["file"])
+            qualities = f"qualities 1..{config.num_qualities} (default {config.default_quality:g})  "
+        except Exception:  # a missing or damaged file: `codec.load` says what is wrong
+            qualities = ""
+        print(f"{mark} {name}  {entry['file']}  {qualities}{entry.get('description', '')}")
     return EXIT_OK
 
 

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 
 # CompressAI's lambda ladder (MSE on [0, 1] images, loss = lmbda * 255^2 * MSE + bpp).
 DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
 CONTEXTS = ("none", "checkerboard")
+# Every model's default quality sits at this weight (CompressAI's quality 4; 0.72 bpp /
+# 32.6 dB on Kodak for hvae-v7), wherever the model puts its quality anchors.
+DEFAULT_LAMBDA = 0.013
 
 
 # Fields added after the first releases, with the value older configs mean. Left out of
@@ -79,6 +83,21 @@ class ModelConfig:
     @property
     def num_qualities(self) -> int:
         return len(self.lambdas)
+
+    def quality_at(self, lmbda: float) -> float:
+        """The quality whose rate-distortion weight is ``lmbda`` (log-linear between the
+        anchors, as training interpolates them; clamped to [1, Q]), to 0.001."""
+        log_lambdas = [math.log(v) for v in self.lambdas]
+        x = min(max(math.log(lmbda), log_lambdas[0]), log_lambdas[-1])
+        for i, (lo, hi) in enumerate(zip(log_lambdas, log_lambdas[1:])):
+            if x <= hi:
+                return round(1 + i + (x - lo) / (hi - lo), 3)
+        return 1.0  # one anchor
+
+    @property
+    def default_quality(self) -> float:
+        """The quality at :data:`DEFAULT_LAMBDA`: 4.0 for the 8 default anchors."""
+        return self.quality_at(DEFAULT_LAMBDA)
 
     def _fields(self) -> dict:
         return {k: v for k, v in dataclasses.asdict(self).items()

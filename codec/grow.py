@@ -1,4 +1,5 @@
-"""Widen the latent layers of a trained model without changing what it decodes.
+"""Widen a trained model (its latent layers, its image transforms) without changing what it
+decodes.
 
 Measured on Kodak (first 6 images), the trained 128-channel models decode their
 *unquantized* latents at 32.1 dB (hvae-v2) and 33.4 dB (hvae-v3): the codec saturates at
@@ -15,6 +16,13 @@ the median norm of the old rows, so the new channels carry signal from the first
 gradient through the rounding). The new channels do add rate, which training trades
 against the distortion they can remove: their prior scale starts at their measured spread
 and their quantization steps at the median of the old channels' steps.
+
+The image transforms ``g_a`` / ``g_s`` (``image_channels`` wide) widen the same way: every
+new hidden channel has a random producer row, a zero column in the next convolution, and a
+GDN row of its own that the old channels' normalisation does not see. Measured on Kodak
+(first 6 images), the 64-channel transforms of hvae-v7 decode their unquantized latents at
+36.8 dB, while its highest quality already reaches 36.1 dB (all 24 images): the transforms
+are the ceiling at high rate.
 """
 from __future__ import annotations
 
@@ -23,19 +31,20 @@ from dataclasses import replace
 import torch
 
 from .config import ModelConfig
+from .layers import GDN
 from .model import HierarchicalVAE
 
 
 def check(old: ModelConfig, new: ModelConfig) -> None:
-    """Raise ValueError unless ``new`` is ``old`` with equal or wider latent layers."""
-    if (old.image_channels, old.channels, old.base_stride, old.num_layers) != (
-        new.image_channels, new.channels, new.base_stride, new.num_layers
-    ):
+    """Raise ValueError unless ``new`` is ``old`` with equal or wider latent layers and image
+    transforms."""
+    if (old.channels, old.base_stride, old.num_layers) != (new.channels, new.base_stride, new.num_layers):
         raise ValueError(
-            "only latent channels can grow: the source has image_channels "
-            f"{old.image_channels}, channels {old.channels}, base_stride {old.base_stride}, "
-            f"{old.num_layers} layers"
+            "only latent and image channels can grow: the source has channels "
+            f"{old.channels}, base_stride {old.base_stride}, {old.num_layers} layers"
         )
+    if new.image_channels < old.image_channels:
+        raise ValueError(f"image channels can only grow: {old.image_channels} -> {new.image_channels}")
     if any(b < a for a, b in zip(old.latent_channels, new.latent_channels)):
         raise ValueError(
             f"latent channels can only grow: {list(old.latent_channels)} -> {list(new.latent_channels)}"
@@ -60,9 +69,55 @@ def _rows(model: HierarchicalVAE, k: int):
     return producer, consumers
 
 
+def _fresh_rows(like: torch.Tensor, count: int, dim: int, generator: torch.Generator) -> torch.Tensor:
+    """``count`` random slices along ``dim`` with the median norm of the slices of ``like``."""
+    moved = like.movedim(dim, 0)
+    norms = moved.flatten(1).norm(dim=1)
+    fresh = torch.randn((count, *moved.shape[1:]), generator=generator)
+    fresh *= norms.median() / fresh.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (fresh.dim() - 1))
+    return fresh.movedim(0, dim)
+
+
+@torch.no_grad()
+def _widen_transforms(source: HierarchicalVAE, image_channels: int, generator: torch.Generator) -> HierarchicalVAE:
+    """A copy of ``source`` whose g_a and g_s have ``image_channels`` hidden channels."""
+    model = HierarchicalVAE(replace(source.config, image_channels=image_channels))
+    src = source.state_dict()
+    model.load_state_dict({k: v for k, v in src.items() if not k.startswith(("g_a.", "g_s."))}, strict=False)
+    for old_seq, new_seq in ((source.g_a, model.g_a), (source.g_s, model.g_s)):
+        for old, new in zip(old_seq, new_seq):
+            if isinstance(new, GDN):
+                m = old.beta_sqrt.shape[0]
+                new.beta_sqrt[:m] = old.beta_sqrt
+                new.gamma_sqrt[:m, :m] = old.gamma_sqrt
+                new.gamma_sqrt[:m, m:] = 0  # the old channels' norm does not see the new ones
+                new.gamma_sqrt[m:, :m] = 0
+                continue
+            # Conv2d weight (out, in, kh, kw); ConvTranspose2d weight (in, out, kh, kw).
+            w_old, w = old.weight, new.weight
+            out_dim = 1 if isinstance(new, torch.nn.ConvTranspose2d) else 0
+            n_out, n_in = w_old.shape[out_dim], w_old.shape[1 - out_dim]
+            w.zero_()  # new inputs enter the old outputs through zeros
+            if out_dim == 0:
+                w[:n_out, :n_in] = w_old
+            else:
+                w[:n_in, :n_out] = w_old
+            extra = w.shape[out_dim] - n_out
+            if extra:  # new outputs: random rows over all inputs, the old rows' median norm
+                rows = _fresh_rows(w_old, extra, out_dim, generator)
+                if rows.shape[1 - out_dim] < w.shape[1 - out_dim]:  # the inputs grew too
+                    pad = list(rows.shape)
+                    pad[1 - out_dim] = w.shape[1 - out_dim] - rows.shape[1 - out_dim]
+                    rows = torch.cat([rows, torch.zeros(pad)], dim=1 - out_dim)
+                w.narrow(out_dim, n_out, extra).copy_(rows)
+            new.bias.zero_()
+            new.bias[:n_out] = old.bias
+    return model
+
+
 @torch.no_grad()
 def grow(source: HierarchicalVAE, latent_channels: tuple[int, ...], images: torch.Tensor | None = None,
-         seed: int = 0, context: str | None = None) -> HierarchicalVAE:
+         seed: int = 0, context: str | None = None, image_channels: int | None = None) -> HierarchicalVAE:
     """A copy of ``source`` with wider latent layers (top first), decoding the same images.
 
     Args:
@@ -73,11 +128,15 @@ def grow(source: HierarchicalVAE, latent_channels: tuple[int, ...], images: torc
         seed: seeds the new producer rows.
         context: add this spatial context (see :class:`ModelConfig`) to a model without
             one; it starts with a zero correction, so the rates stay the same too.
+        image_channels: widen the image transforms g_a and g_s to this many channels.
     """
-    old_cfg = source.config
-    new_cfg = replace(old_cfg, latent_channels=tuple(latent_channels), context=context or old_cfg.context)
-    check(old_cfg, new_cfg)
+    new_cfg = replace(source.config, latent_channels=tuple(latent_channels), context=context or source.config.context,
+                      image_channels=image_channels or source.config.image_channels)
+    check(source.config, new_cfg)
     generator = torch.Generator().manual_seed(seed)
+    if new_cfg.image_channels != source.config.image_channels:
+        source = _widen_transforms(source, new_cfg.image_channels, generator)
+    old_cfg = source.config
     model = HierarchicalVAE(new_cfg)
     src = source.state_dict()
     dst = model.state_dict()
@@ -142,8 +201,11 @@ def grow(source: HierarchicalVAE, latent_channels: tuple[int, ...], images: torc
 
 
 def describe(old: ModelConfig, new: ModelConfig) -> str:
-    changes = [f"layer {k + 1}: {a} -> {b}"
-               for k, (a, b) in enumerate(zip(old.latent_channels, new.latent_channels)) if a != b]
+    changes = []
+    if old.image_channels != new.image_channels:
+        changes.append(f"image channels: {old.image_channels} -> {new.image_channels}")
+    changes += [f"layer {k + 1}: {a} -> {b}"
+                for k, (a, b) in enumerate(zip(old.latent_channels, new.latent_channels)) if a != b]
     if old.context != new.context:
         changes.append(f"context: {old.context} -> {new.context}")
     return ", ".join(changes) or "no change"

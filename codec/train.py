@@ -59,10 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "1 over this many steps, so the decoder learns to use them before they pay (0: at once)")
     p.add_argument("--lmbda", type=str, default=None,
                    help="one lambda, or a comma list of increasing anchors (default: 8 anchors 0.0018..0.18); "
-                   "with --resume, moves the quality anchors of a run to new lambdas (same count)")
+                   "with --resume, moves the quality anchors of a run to new lambdas (same count); "
+                   "with --init-from, to new lambdas of any count (new anchors beyond the old range start "
+                   "at the high-rate steps, step ~ lambda^-1/2)")
     p.add_argument("--beta", type=str, default=None, help="per-layer rate weights, top first, e.g. 1,1,1")
     p.add_argument("--channels", type=int, default=ModelConfig.channels)
-    p.add_argument("--image-channels", type=int, default=ModelConfig.image_channels)
+    p.add_argument("--image-channels", type=int, default=None,
+                   help=f"width of the image transforms g_a, g_s (default {ModelConfig.image_channels}; "
+                   "with --init-from, wider than the source's widens them without changing the decoded image)")
     p.add_argument("--latent-channels", type=str, default=None,
                    help=f"latent channels per layer, top first (default {','.join(map(str, ModelConfig.latent_channels))})")
     p.add_argument("--context", choices=list(CONTEXTS), default=None,
@@ -205,11 +209,12 @@ class Trainer:
             source = self._init_source(args)
             self.config = replace(source.config, name=args.name,
                                   latent_channels=latent_widths(args) or source.config.latent_channels,
-                                  context=args.context or source.config.context)
+                                  context=args.context or source.config.context,
+                                  image_channels=args.image_channels or source.config.image_channels)
         else:
             self.config = ModelConfig(
                 name=args.name,
-                image_channels=args.image_channels,
+                image_channels=args.image_channels or ModelConfig.image_channels,
                 channels=args.channels,
                 latent_channels=latent_widths(args) or ModelConfig.latent_channels,
                 lambdas=floats(args.lmbda) or DEFAULT_LAMBDAS,
@@ -261,7 +266,7 @@ class Trainer:
             from .grow import describe, grow
 
             grown = grow(source, self.config.latent_channels, images=self.sampler.batch(args.batch),
-                         seed=args.seed, context=self.config.context)
+                         seed=args.seed, context=self.config.context, image_channels=self.config.image_channels)
             self.model.load_state_dict(grown.state_dict())
             if self.main:
                 print(f"initialised from {args.init_from} ({describe(source.config, self.config)})",
@@ -321,15 +326,18 @@ class Trainer:
             raise SystemExit("error: --init-from takes a checkpoint of our hierarchical VAE, not the peer")
         new = floats(args.lmbda)
         if new is not None and tuple(new) != config.lambdas:
-            if len(new) != config.num_qualities:
-                raise SystemExit(f"error: --lmbda with --init-from needs {config.num_qualities} anchors")
-            retarget_log_steps(state["model"], config.lambdas, new)
-            config = replace(config, lambdas=tuple(new))
+            try:  # a new run: the anchors may move and their number may change
+                lambdas = replace(config, lambdas=tuple(new)).lambdas
+            except ValueError as e:
+                raise SystemExit(f"error: --lmbda: {e}")
+            retarget_log_steps(state["model"], config.lambdas, lambdas)
+            config = replace(config, lambdas=lambdas)
         widths = latent_widths(args)
-        if widths is not None or args.context is not None:
+        if widths is not None or args.context is not None or args.image_channels is not None:
             try:
                 check(config, replace(config, latent_channels=widths or config.latent_channels,
-                                      context=args.context or config.context))
+                                      context=args.context or config.context,
+                                      image_channels=args.image_channels or config.image_channels))
             except ValueError as e:
                 raise SystemExit(f"error: cannot grow {path} ({','.join(map(str, config.latent_channels))}, "
                                  f"context {config.context}) as asked: {e}")

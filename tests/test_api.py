@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -121,3 +123,16 @@ def test_module_decompress_of_unknown_model_is_a_format_error(tiny_codec):
     data = tiny_codec.compress(natural_image(8, 8), 2.0)  # made by "tiny", not installed
     with pytest.raises(FormatError, match="not installed"):
         codec.decompress(data)
+
+
+def test_default_quality_sits_at_one_lambda_whatever_the_anchors(tiny_codec):
+    from dataclasses import replace
+
+    assert tiny_codec.default_quality == 4.0  # the 8 default anchors: lambda 0.013 is the 4th
+    img = natural_image(32, 48)
+    assert tiny_codec.compress(img) == tiny_codec.compress(img, 4.0)
+    assert tiny_codec.estimate(img).quality == 4.0
+    wide = replace(tiny_codec.config, lambdas=(0.0004, 0.0009, 0.0018, 0.0035, 0.0067, 0.013, 0.025))
+    assert wide.default_quality == 6.0
+    assert replace(wide, lambdas=(0.0004, 0.0009)).default_quality == 2.0  # clamped to the range
+    assert replace(wide, lambdas=(0.01, 0.02)).default_quality == pytest.approx(1 + math.log(1.3) / math.log(2), abs=1e-3)

@@ -30,7 +30,8 @@ def test_compress_decompress_info_models(workdir, capsys):
     assert Image.open("a_out.png").size == (56, 40)
     assert main(["decompress", "a.hvc", "--layers", "1", "-o", "a1.png"]) == 0
     assert main(["models"]) == 0
-    assert "tiny" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "tiny" in out and "qualities 1..8 (default 4)" in out
 
 
 def test_never_overwrites_without_force(workdir, capsys):

@@ -75,12 +75,12 @@ def test_new_channels_carry_signal_and_start_at_their_spread():
     torch.testing.assert_close(grown.log_steps[1][:, 8:], table.median(dim=1, keepdim=True).values.expand(-1, 8))
 
 
-def test_only_latent_channels_grow():
+def test_only_latent_and_image_channels_grow():
     source = _trained_like()
     with pytest.raises(ValueError, match="only grow"):
         grow(source, (4, 6, 7))
     other = HierarchicalVAE(ModelConfig(image_channels=8, channels=16, latent_channels=(4, 6)))
-    with pytest.raises(ValueError, match="only latent channels"):
+    with pytest.raises(ValueError, match="only latent and image channels"):
         grow(other, (4, 6, 8))
 
 
@@ -137,7 +137,8 @@ def test_train_init_from_refusals_are_one_line(folder, tmp_path):  # noqa: F811
     base = _base_run(folder, tmp_path)
     ckpt = str(base / "checkpoint.pt")
     refusals = {
-        "needs 8 anchors": ["--lmbda", "0.01,0.02"],
+        "strictly increasing": ["--lmbda", "0.02,0.01"],
+        "can only grow": ["--image-channels", "6"],
         "comma-separated integers": ["--latent-channels", "4,six,8"],
         "cannot grow": ["--latent-channels", "4,6,8,8"],
     }
@@ -203,3 +204,49 @@ def test_the_context_learns_at_its_own_rate(folder, tmp_path):  # noqa: F811
     main_group, context_group = trainer.optimizer.param_groups
     assert context_group["lr"] == pytest.approx(5 * main_group["lr"])
     assert context_group["params"][-1] is trainer.model.context[-1].bias
+
+
+@pytest.mark.parametrize("widths", [(4, 6, 8), (4, 6, 12)])
+def test_widened_transforms_decode_the_same_image(widths, monkeypatch):
+    monkeypatch.setattr("codec.model.uniform_noise", lambda v: v)
+    source, x = _trained_like(), _images()
+    grown = grow(source, widths, images=x, image_channels=13).eval()
+    assert grown.config.image_channels == 13 and grown.config.latent_channels == widths
+    assert grown.g_a[0].weight.shape[0] == 13 and grown.g_s[-1].weight.shape[0] == 13
+    for quality in (1.0, 8.0):
+        a, b = _forward(source, x, quality), _forward(grown, x, quality)
+        torch.testing.assert_close(b.x_hat, a.x_hat, atol=1e-5, rtol=0)
+        torch.testing.assert_close(b.bits[:2], a.bits[:2])
+        if widths == TINY.latent_channels:
+            torch.testing.assert_close(b.bits[2], a.bits[2])
+    # the new hidden channels carry signal from the start (not a dead point) ...
+    hidden = grown.g_a[:2](x)
+    assert hidden[:, 8:].std(dim=(0, 2, 3)).min() > 0
+    # ... and training reaches the zero columns that keep them out of the old channels
+    grown.train()
+    out = grown(x, torch.full((2,), 3.0))
+    (out.x_hat - x).square().mean().backward()
+    assert grown.g_a[2].weight.grad[:8, 8:].abs().sum() > 0
+    assert grown.g_s[-1].weight.grad[8:].abs().sum() > 0
+    with pytest.raises(ValueError, match="can only grow"):
+        grow(source, TINY.latent_channels, image_channels=6)
+
+
+def test_train_init_from_widens_the_transforms_and_adds_quality_anchors(folder, tmp_path):  # noqa: F811
+    from codec.train import Trainer, build_parser
+
+    base = _base_run(folder, tmp_path)
+    source = _state(base)
+    lambdas = "0.0004,0.0009,0.0018,0.0035,0.0067,0.013,0.025,0.0483,0.0932,0.18"
+    args = [str(folder), "--out", str(tmp_path / "w"), *TINY_ARGS, "--init-from", str(base / "checkpoint.pt"),
+            "--image-channels", "12", "--lmbda", lambdas, "--steps", "1"]
+    trainer = Trainer(build_parser().parse_args(args))
+    assert trainer.config.image_channels == 12 and trainer.config.num_qualities == 10
+    assert trainer.config.default_quality == 6.0  # lambda 0.013 is the 6th anchor now
+    # the old anchors keep their steps; the new ones continue the high-rate slope below
+    for name in ("log_steps.0", "log_steps.1"):
+        old, new = source["model"][name], trainer.model.state_dict()[name]
+        torch.testing.assert_close(new[2:], old)
+        torch.testing.assert_close(new[1], old[0] - 0.5 * torch.log(torch.tensor(0.0009 / 0.0018)))
+    assert trainer.model.g_a[0].weight.shape[0] == 12
+    assert train_main(args[:2] + [str(tmp_path / "w2")] + args[3:]) == 0

@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "with --init-from, to new lambdas of any count (new anchors beyond the old range start "
                    "at the high-rate steps, step ~ lambda^-1/2)")
     p.add_argument("--beta", type=str, default=None, help="per-layer rate weights, top first, e.g. 1,1,1")
-    p.add_argument("--channels", type=int, default=ModelConfig.channels)
+    p.add_argument("--channels", type=int, default=None,
+                   help=f"width of the hyper-analysis and top-down trunk (default {ModelConfig.channels})")
     p.add_argument("--image-channels", type=int, default=None,
                    help=f"width of the image transforms g_a, g_s (default {ModelConfig.image_channels}; "
                    "with --init-from, wider than the source's widens them without changing the decoded image)")
@@ -115,6 +116,31 @@ def retarget_log_steps(state: dict, old: tuple[float, ...], new: tuple[float, ..
             out[below, c] = table[0, c] - 0.5 * (x_new[below] - x_old[0])
             out[above, c] = table[-1, c] - 0.5 * (x_new[above] - x_old[-1])
         state[name] = torch.from_numpy(out).to(state[name].dtype)
+
+
+def shape_options(args) -> dict[str, object]:
+    """The options given on the command line that shape the hierarchical VAE: flag -> value."""
+    given = {"--channels": args.channels, "--image-channels": args.image_channels,
+             "--latent-channels": latent_widths(args), "--context": args.context}
+    return {flag: value for flag, value in given.items() if value is not None}
+
+
+def check_resume_shape(args, config) -> None:
+    """A resumed run keeps its shape: a shape option that differs from it is refused."""
+    current = {"--channels": config.channels, "--image-channels": config.image_channels,
+               "--latent-channels": config.latent_channels, "--context": config.context}
+    for flag, value in shape_options(args).items():
+        if value != current[flag]:
+            shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
+            raise SystemExit(f"error: {flag} {shown} differs from the run's; "
+                             "start a new run with --init-from to change it")
+
+
+def check_peer_shape(args) -> None:
+    """The peer has its own shape options; the hierarchical VAE's are refused, not ignored."""
+    if shape_options(args):
+        raise SystemExit(f"error: {', '.join(shape_options(args))} shape the hierarchical VAE, "
+                         f"not the {PEER_ARCH} peer (it takes --peer-n, --peer-m)")
 
 
 def latent_widths(args) -> tuple[int, ...] | None:
@@ -184,9 +210,10 @@ class Trainer:
             raise SystemExit(f"error: {self.ckpt_path} exists; pass --resume or another --out")
         if resume is not None:
             self.config = config_from_json(resume["config"])
-            if args.context is not None and args.context != getattr(self.config, "context", None):
-                raise SystemExit(f"error: --context {args.context} differs from the run's; "
-                                 "start a new run with --init-from to add a context")
+            if isinstance(self.config, ModelConfig):
+                check_resume_shape(args, self.config)
+            else:
+                check_peer_shape(args)
             new = floats(args.lmbda)
             current = self.config.lambdas if isinstance(self.config, ModelConfig) else (self.config.lmbda,)
             if new is not None and tuple(new) != tuple(current):
@@ -201,6 +228,7 @@ class Trainer:
                 retarget_log_steps(resume["model"], self.config.lambdas, new)
                 self.config = replace(self.config, lambdas=tuple(new))
         elif args.arch == PEER_ARCH:
+            check_peer_shape(args)
             lambdas = floats(args.lmbda) or (0.0067,)
             if len(lambdas) != 1:
                 raise SystemExit("error: the mbt2018-mean peer trains for one --lmbda")
@@ -215,7 +243,7 @@ class Trainer:
             self.config = ModelConfig(
                 name=args.name,
                 image_channels=args.image_channels or ModelConfig.image_channels,
-                channels=args.channels,
+                channels=args.channels or ModelConfig.channels,
                 latent_channels=latent_widths(args) or ModelConfig.latent_channels,
                 lambdas=floats(args.lmbda) or DEFAULT_LAMBDAS,
                 context=args.context or "none",
@@ -333,9 +361,10 @@ class Trainer:
             retarget_log_steps(state["model"], config.lambdas, lambdas)
             config = replace(config, lambdas=lambdas)
         widths = latent_widths(args)
-        if widths is not None or args.context is not None or args.image_channels is not None:
+        if shape_options(args):
             try:
                 check(config, replace(config, latent_channels=widths or config.latent_channels,
+                                      channels=args.channels or config.channels,
                                       context=args.context or config.context,
                                       image_channels=args.image_channels or config.image_channels))
             except ValueError as e:

@@ -11,7 +11,7 @@ from codec.model import HierarchicalVAE
 from codec.train import main as train_main
 
 from conftest import natural_image
-from test_train import TINY_ARGS, folder, _state  # noqa: F401  (fixture)
+from test_train import PEER_ARGS, TINY_ARGS, folder, _state  # noqa: F401  (fixture)
 
 TINY = ModelConfig(image_channels=8, channels=16, latent_channels=(4, 6, 8))
 
@@ -139,6 +139,7 @@ def test_train_init_from_refusals_are_one_line(folder, tmp_path):  # noqa: F811
     refusals = {
         "strictly increasing": ["--lmbda", "0.02,0.01"],
         "can only grow": ["--image-channels", "6"],
+        "only latent and image channels": ["--channels", "24"],
         "comma-separated integers": ["--latent-channels", "4,six,8"],
         "cannot grow": ["--latent-channels", "4,6,8,8"],
     }
@@ -149,7 +150,7 @@ def test_train_init_from_refusals_are_one_line(folder, tmp_path):  # noqa: F811
         assert message in str(e.value) and "\n" not in str(e.value)
     peer = tmp_path / "peer"
     assert train_main([str(folder), "--out", str(peer), "--steps", "1", "--arch", "mbt2018-mean",
-                       "--peer-n", "8", "--peer-m", "12", "--lmbda", "0.01", *TINY_ARGS]) == 0
+                       "--peer-n", "8", "--peer-m", "12", "--lmbda", "0.01", *PEER_ARGS]) == 0
     with pytest.raises(SystemExit, match="not the peer"):
         train_main([str(folder), "--out", str(tmp_path / "rp"), "--steps", "1", *TINY_ARGS,
                     "--init-from", str(peer / "checkpoint.pt")])

@@ -15,10 +15,13 @@ from codec.train import main as train_main
 
 from conftest import REPO, natural_image
 
+SHAPE_FLAGS = ("--channels", "--image-channels", "--latent-channels")
 TINY_ARGS = ["--batch", "2", "--crop", "64", "--channels", "16", "--image-channels", "8",
              "--latent-channels", "4,6,8", "--bf16", "off", "--threads", "1", "--no-progress",
              "--warmup", "2", "--log-every", "1", "--val-every", "3", "--val-fraction", "0.25",
              "--lr", "1e-3"]
+# The peer takes --peer-n / --peer-m; the hierarchical VAE's shape options are refused there.
+PEER_ARGS = [a for a, b in zip(TINY_ARGS, ["", *TINY_ARGS]) if a not in SHAPE_FLAGS and b not in SHAPE_FLAGS]
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +107,7 @@ def test_ddp_gloo_two_processes(folder, tmp_path):
 
 def test_mbt2018_mean_peer_trains_with_the_same_command(folder, tmp_path, monkeypatch):
     out = tmp_path / "peer"
-    args = [a for a in TINY_ARGS]
+    args = PEER_ARGS
     assert train_main([str(folder), "--out", str(out), "--steps", "2", "--arch", "mbt2018-mean",
                        "--peer-n", "8", "--peer-m", "12", "--lmbda", "0.01", *args]) == 0
     ckpt = _state(out)
@@ -173,3 +176,22 @@ def test_resume_of_a_snapshot_is_refused_in_one_line(folder, tmp_path):
     with pytest.raises(SystemExit, match="is a snapshot or export, not a run checkpoint") as e:
         train_main([str(folder), "--out", str(other), "--steps", "3", *TINY_ARGS, "--resume"])
     assert "\n" not in str(e.value)
+
+
+def test_shape_options_are_never_silently_ignored(folder, tmp_path):  # noqa: F811
+    run = tmp_path / "run"
+    assert train_main([str(folder), "--out", str(run), "--steps", "1", *TINY_ARGS]) == 0
+    for flag, value in (("--channels", "24"), ("--image-channels", "12"), ("--latent-channels", "4,6,12"),
+                        ("--context", "checkerboard")):
+        with pytest.raises(SystemExit, match=f"{flag} .* differs from the run's") as e:
+            train_main([str(folder), "--out", str(run), "--steps", "2", *TINY_ARGS, "--resume", flag, value])
+        assert "\n" not in str(e.value)
+    peer = tmp_path / "peer"
+    with pytest.raises(SystemExit, match="--image-channels shape the hierarchical VAE, not the mbt2018-mean"):
+        train_main([str(folder), "--out", str(peer), "--steps", "1", "--arch", "mbt2018-mean", *PEER_ARGS,
+                    "--image-channels", "12"])
+    assert not peer.exists() or not (peer / "checkpoint.pt").exists()
+    assert train_main([str(folder), "--out", str(peer), "--steps", "1", "--arch", "mbt2018-mean",
+                       "--peer-n", "8", "--peer-m", "12", *PEER_ARGS]) == 0
+    with pytest.raises(SystemExit, match="--context shape the hierarchical VAE"):
+        train_main([str(folder), "--out", str(peer), "--steps", "2", *PEER_ARGS, "--resume", "--context", "none"])

@@ -103,12 +103,26 @@ def load_release(name: str | None = None, folder: Path | None = None) -> tuple[s
         raise CodecError(f"model file {path} is missing")
     if sha256_file(path) != entry["sha256"]:
         raise CodecError(f"model file {path} does not match the sha256 in {MANIFEST}")
-    with safe_open(str(path), framework="pt") as f:
-        config = ModelConfig.from_json(f.metadata()["config"])
-        state = {k: f.get_tensor(k).float() for k in f.keys()}
-    model = HierarchicalVAE(config)
-    model.load_state_dict(state)
-    return name, model.eval()
+    return name, read_release(path)
+
+
+def read_release(path: Path) -> HierarchicalVAE:
+    """The model in a release file (weights in float32), without checking any manifest.
+
+    Raises:
+        CodecError: in one line, when the file is not a release of our model.
+    """
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            config = ModelConfig.from_json(f.metadata()["config"])
+            state = {k: f.get_tensor(k).float() for k in f.keys()}
+        model = HierarchicalVAE(config)
+        model.load_state_dict(state)
+    except OSError:
+        raise
+    except Exception as e:  # noqa: BLE001 - safetensors, json and torch raise many types
+        raise CodecError(f"{path} is not a release of this codec ({type(e).__name__})") from None
+    return model.eval()
 
 
 def export_release(model: HierarchicalVAE, name: str, folder: Path | None = None,

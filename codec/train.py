@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/default", help="run folder (checkpoint, log)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
-                   help="start a new run from the weights of another run's checkpoint.pt or snapshot; "
+                   help="start a new run from the weights of another run's checkpoint.pt or snapshot, of a "
+                   "release .safetensors, or of an installed model (a name from `codec models`); "
                    "with a wider --latent-channels the latents grow without changing the decoded image "
                    "(codec/grow.py); keeps its lambdas unless --lmbda moves them")
     p.add_argument("--steps", type=int, default=100_000, help="total optimizer steps (sets the schedule)")
@@ -338,15 +339,20 @@ class Trainer:
         """The model of --init-from (a training checkpoint or snapshot), lambdas moved to --lmbda."""
         from .model import HierarchicalVAE
 
-        from .checkpoints import read_training_state
+        from .checkpoints import load_release, read_manifest, read_release, read_training_state
         from .errors import CodecError
         from .grow import check
 
         path = Path(args.init_from)
-        if not path.is_file():
-            raise FileNotFoundError(f"--init-from: {path} does not exist")
+        installed = not path.is_file() and args.init_from in read_manifest()["models"]
+        if not path.is_file() and not installed:
+            raise FileNotFoundError(f"--init-from: {path} does not exist (nor is it an installed model)")
         try:
-            state = read_training_state(path)
+            if installed or path.suffix == ".safetensors":  # a release: weights and config, no optimizer
+                release = load_release(args.init_from)[1] if installed else read_release(path)
+                state = {"config": release.config.to_json(), "model": release.state_dict()}
+            else:
+                state = read_training_state(path)
             config = config_from_json(state["config"])
         except (CodecError, ValueError, TypeError) as e:
             raise SystemExit(f"error: --init-from: {e}")

@@ -251,3 +251,21 @@ def test_train_init_from_widens_the_transforms_and_adds_quality_anchors(folder, 
         torch.testing.assert_close(new[1], old[0] - 0.5 * torch.log(torch.tensor(0.0009 / 0.0018)))
     assert trainer.model.g_a[0].weight.shape[0] == 12
     assert train_main(args[:2] + [str(tmp_path / "w2")] + args[3:]) == 0
+
+
+def test_train_init_from_a_release_file_or_an_installed_model(folder, tmp_path, use_tiny_checkpoints):  # noqa: F811
+    from codec.checkpoints import checkpoint_dir, load_release
+
+    name, release = load_release("tiny")
+    for source in ("tiny", str(checkpoint_dir() / "tiny.safetensors")):
+        out = tmp_path / f"from-{len(source)}"
+        args = [str(folder), "--out", str(out), "--steps", "1", *TINY_ARGS, "--init-from", source, "--lr", "0"]
+        assert train_main(args) == 0
+        weights = _state(out)["model"]
+        for key, value in release.state_dict().items():  # lr 0: the step leaves the weights as they were
+            torch.testing.assert_close(weights[key], value)
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    with pytest.raises(SystemExit, match="not a release of this codec") as e:
+        train_main([str(folder), "--out", str(tmp_path / "j"), "--steps", "1", *TINY_ARGS, "--init-from", str(junk)])
+    assert "\n" not in str(e.value)

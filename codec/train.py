@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=3e-4, help="peak learning rate")
     p.add_argument("--warmup", type=int, default=1000, help="linear warm-up steps")
     p.add_argument("--min-lr-ratio", type=float, default=0.02, help="final lr / peak lr (cosine decay)")
+    p.add_argument("--decay-steps", type=int, default=0,
+                   help="0: cosine decay over the whole run; N > 0: warm-up, then the peak lr held until "
+                   "the last N steps, which decay it (cosine) to --min-lr-ratio (warmup-stable-decay: a run "
+                   "stopped in the stable part with --stop-at continues later at the same lr, and a copy "
+                   "of it resumed to the end gives the annealed model)")
     p.add_argument("--grow-warmup", type=int, default=4000,
                    help="with --init-from and wider latents: the new channels' rate weight ramps from 0 to "
                    "1 over this many steps, so the decoder learns to use them before they pay (0: at once)")
@@ -154,9 +159,12 @@ def latent_widths(args) -> tuple[int, ...] | None:
 
 
 def lr_at(step: int, args) -> float:
+    """Linear warm-up, then a cosine decay to ``min_lr_ratio`` over the rest of the run, or,
+    with ``decay_steps``, over its last ``decay_steps`` only (the peak held until then)."""
     if step < args.warmup:
         return args.lr * (step + 1) / args.warmup
-    t = min(1.0, (step - args.warmup) / max(1, args.steps - args.warmup))
+    start = args.steps - args.decay_steps if args.decay_steps > 0 else args.warmup
+    t = min(1.0, max(0.0, (step - start) / max(1, args.steps - start)))
     return args.lr * (args.min_lr_ratio + (1 - args.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
 
 

@@ -195,3 +195,20 @@ def test_shape_options_are_never_silently_ignored(folder, tmp_path):  # noqa: F8
                        "--peer-n", "8", "--peer-m", "12", *PEER_ARGS]) == 0
     with pytest.raises(SystemExit, match="--context shape the hierarchical VAE"):
         train_main([str(folder), "--out", str(peer), "--steps", "2", *PEER_ARGS, "--resume", "--context", "none"])
+
+
+def test_learning_rate_schedules():
+    from codec.train import build_parser, lr_at
+
+    cosine = build_parser().parse_args(["x", "--lr", "1e-3", "--warmup", "10", "--steps", "110"])
+    assert lr_at(0, cosine) == pytest.approx(1e-4) and lr_at(9, cosine) == pytest.approx(1e-3)
+    assert lr_at(60, cosine) == pytest.approx(1e-3 * (0.02 + 0.98 * 0.5))  # half-way down
+    assert lr_at(110, cosine) == pytest.approx(2e-5)
+    # warmup-stable-decay: the peak until the last 40 steps, then the same cosine over those
+    wsd = build_parser().parse_args(["x", "--lr", "1e-3", "--warmup", "10", "--steps", "110", "--decay-steps", "40"])
+    assert lr_at(9, wsd) == pytest.approx(1e-3) and lr_at(70, wsd) == pytest.approx(1e-3)
+    assert lr_at(90, wsd) == pytest.approx(1e-3 * (0.02 + 0.98 * 0.5))
+    assert lr_at(110, wsd) == pytest.approx(2e-5)
+    # the stable part does not depend on where the run will end: stop early, continue later
+    longer = build_parser().parse_args(["x", "--lr", "1e-3", "--warmup", "10", "--steps", "500", "--decay-steps", "40"])
+    assert [lr_at(s, longer) for s in range(70)] == [lr_at(s, wsd) for s in range(70)]

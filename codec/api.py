@@ -23,7 +23,6 @@ from .latent_codec import LatentCoder
 from .model import HierarchicalVAE
 
 
-
 @dataclass(frozen=True)
 class LayerEstimate:
     """Estimated rate of one latent layer (decode order, top first)."""

@@ -130,7 +130,8 @@ def grow(source: HierarchicalVAE, latent_channels: tuple[int, ...], images: torc
             one; it starts with a zero correction, so the rates stay the same too.
         image_channels: widen the image transforms g_a and g_s to this many channels.
     """
-    new_cfg = replace(source.config, latent_channels=tuple(latent_channels), context=context or source.config.context,
+    new_cfg = replace(source.config, latent_channels=tuple(latent_channels),
+                      context=context or source.config.context,
                       image_channels=image_channels or source.config.image_channels)
     check(source.config, new_cfg)
     generator = torch.Generator().manual_seed(seed)

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folders", nargs="+", help="image folder(s) to train on")
     p.add_argument("--out", default="runs/default", help="run folder (checkpoint, log)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
-    p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+    p.add_argument("--init-from", default=None, metavar="SOURCE",
                    help="start a new run from the weights of another run's checkpoint.pt or snapshot, of a "
                    "release .safetensors, or of an installed model (a name from `codec models`); "
                    "with a wider --latent-channels the latents grow without changing the decoded image "
@@ -344,7 +344,8 @@ class Trainer:
 
     @staticmethod
     def _init_source(args):
-        """The model of --init-from (a training checkpoint or snapshot), lambdas moved to --lmbda."""
+        """The model of --init-from (a training checkpoint or snapshot, a release file or an
+        installed model's name), lambdas moved to --lmbda."""
         from .model import HierarchicalVAE
 
         from .checkpoints import load_release, read_manifest, read_release, read_training_state

@@ -135,4 +135,5 @@ def test_default_quality_sits_at_one_lambda_whatever_the_anchors(tiny_codec):
     wide = replace(tiny_codec.config, lambdas=(0.0004, 0.0009, 0.0018, 0.0035, 0.0067, 0.013, 0.025))
     assert wide.default_quality == 6.0
     assert replace(wide, lambdas=(0.0004, 0.0009)).default_quality == 2.0  # clamped to the range
-    assert replace(wide, lambdas=(0.01, 0.02)).default_quality == pytest.approx(1 + math.log(1.3) / math.log(2), abs=1e-3)
+    between = 1 + math.log(1.3) / math.log(2)  # 0.013 is 1.3x the first of two anchors a factor 2 apart
+    assert replace(wide, lambdas=(0.01, 0.02)).default_quality == pytest.approx(between, abs=1e-3)

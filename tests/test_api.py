@@ -42,8 +42,9 @@ def test_written_bytes_match_estimate(shipped_codec):
         payload_bits = [8 * len(chunk) for chunk in c.chunks]
         for written, layer in zip(payload_bits, est.layers):
             assert written >= layer.bits
-        # each chunk is whole 32-bit ANS words: up to one word of padding and state a chunk
-        assert sum(payload_bits) <= est.bits * 1.005 + 32 * len(payload_bits), (sum(payload_bits), est.bits)
+        # each chunk is whole 32-bit words and ends with the coder's 64-bit state: up to two
+        # words a chunk (measured 43-50 bits a chunk on a 0.02 bpp file of hvae-v9, quality 1)
+        assert sum(payload_bits) <= est.bits * 1.005 + 64 * len(payload_bits), (sum(payload_bits), est.bits)
 
 
 def test_prefix_decoding(tiny_codec):

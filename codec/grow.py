@@ -95,21 +95,14 @@ def _widen_transforms(source: HierarchicalVAE, image_channels: int, generator: t
                 continue
             # Conv2d weight (out, in, kh, kw); ConvTranspose2d weight (in, out, kh, kw).
             w_old, w = old.weight, new.weight
-            out_dim = 1 if isinstance(new, torch.nn.ConvTranspose2d) else 0
-            n_out, n_in = w_old.shape[out_dim], w_old.shape[1 - out_dim]
-            w.zero_()  # new inputs enter the old outputs through zeros
-            if out_dim == 0:
-                w[:n_out, :n_in] = w_old
-            else:
-                w[:n_in, :n_out] = w_old
+            out_dim, in_dim = (1, 0) if isinstance(new, torch.nn.ConvTranspose2d) else (0, 1)
+            n_out, n_in = w_old.shape[out_dim], w_old.shape[in_dim]
+            w.zero_()  # new inputs enter every output through zeros
+            w.narrow(out_dim, 0, n_out).narrow(in_dim, 0, n_in).copy_(w_old)
             extra = w.shape[out_dim] - n_out
-            if extra:  # new outputs: random rows over all inputs, the old rows' median norm
+            if extra:  # new outputs: random rows over the old inputs, the old rows' median norm
                 rows = _fresh_rows(w_old, extra, out_dim, generator)
-                if rows.shape[1 - out_dim] < w.shape[1 - out_dim]:  # the inputs grew too
-                    pad = list(rows.shape)
-                    pad[1 - out_dim] = w.shape[1 - out_dim] - rows.shape[1 - out_dim]
-                    rows = torch.cat([rows, torch.zeros(pad)], dim=1 - out_dim)
-                w.narrow(out_dim, n_out, extra).copy_(rows)
+                w.narrow(out_dim, n_out, extra).narrow(in_dim, 0, n_in).copy_(rows)
             new.bias.zero_()
             new.bias[:n_out] = old.bias
     return model

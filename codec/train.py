@@ -124,19 +124,27 @@ def retarget_log_steps(state: dict, old: tuple[float, ...], new: tuple[float, ..
         state[name] = torch.from_numpy(out).to(state[name].dtype)
 
 
+# Options that shape the hierarchical VAE: flag -> ModelConfig field.
+SHAPE_FIELDS = {"--channels": "channels", "--image-channels": "image_channels",
+                "--latent-channels": "latent_channels", "--context": "context"}
+
+
 def shape_options(args) -> dict[str, object]:
-    """The options given on the command line that shape the hierarchical VAE: flag -> value."""
+    """The shape options given on the command line: flag -> value."""
     given = {"--channels": args.channels, "--image-channels": args.image_channels,
              "--latent-channels": latent_widths(args), "--context": args.context}
     return {flag: value for flag, value in given.items() if value is not None}
 
 
+def shaped(config: ModelConfig, args) -> ModelConfig:
+    """``config`` with the shape options given on the command line."""
+    return replace(config, **{SHAPE_FIELDS[flag]: value for flag, value in shape_options(args).items()})
+
+
 def check_resume_shape(args, config) -> None:
     """A resumed run keeps its shape: a shape option that differs from it is refused."""
-    current = {"--channels": config.channels, "--image-channels": config.image_channels,
-               "--latent-channels": config.latent_channels, "--context": config.context}
     for flag, value in shape_options(args).items():
-        if value != current[flag]:
+        if value != getattr(config, SHAPE_FIELDS[flag]):
             shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
             raise SystemExit(f"error: {flag} {shown} differs from the run's; "
                              "start a new run with --init-from to change it")
@@ -244,19 +252,9 @@ class Trainer:
             self.config = PeerConfig(N=args.peer_n, M=args.peer_m, lmbda=lambdas[0])
         elif args.init_from is not None:
             source = self._init_source(args)
-            self.config = replace(source.config, name=args.name,
-                                  latent_channels=latent_widths(args) or source.config.latent_channels,
-                                  context=args.context or source.config.context,
-                                  image_channels=args.image_channels or source.config.image_channels)
+            self.config = replace(shaped(source.config, args), name=args.name)
         else:
-            self.config = ModelConfig(
-                name=args.name,
-                image_channels=args.image_channels or ModelConfig.image_channels,
-                channels=args.channels or ModelConfig.channels,
-                latent_channels=latent_widths(args) or ModelConfig.latent_channels,
-                lambdas=floats(args.lmbda) or DEFAULT_LAMBDAS,
-                context=args.context or "none",
-            )
+            self.config = shaped(ModelConfig(name=args.name, lambdas=floats(args.lmbda) or DEFAULT_LAMBDAS), args)
         self.betas = floats(args.beta) or (1.0,) * self.config.num_layers
         if len(self.betas) != self.config.num_layers:
             raise SystemExit(f"error: --beta needs {self.config.num_layers} values, one per layer")
@@ -375,13 +373,9 @@ class Trainer:
                 raise SystemExit(f"error: --lmbda: {e}")
             retarget_log_steps(state["model"], config.lambdas, lambdas)
             config = replace(config, lambdas=lambdas)
-        widths = latent_widths(args)
         if shape_options(args):
             try:
-                check(config, replace(config, latent_channels=widths or config.latent_channels,
-                                      channels=args.channels or config.channels,
-                                      context=args.context or config.context,
-                                      image_channels=args.image_channels or config.image_channels))
+                check(config, shaped(config, args))
             except ValueError as e:
                 raise SystemExit(f"error: cannot grow {path} ({','.join(map(str, config.latent_channels))}, "
                                  f"context {config.context}) as asked: {e}")

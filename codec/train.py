@@ -63,12 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grow-warmup", type=int, default=4000,
                    help="with --init-from and wider latents: the new channels' rate weight ramps from 0 to "
                    "1 over this many steps, so the decoder learns to use them before they pay (0: at once)")
-    p.add_argument("--lmbda", type=str, default=None,
+    p.add_argument("--lmbda", type=floats, default=None,
                    help="one lambda, or a comma list of increasing anchors (default: 8 anchors 0.0018..0.18); "
                    "with --resume, moves the quality anchors of a run to new lambdas (same count); "
                    "with --init-from, to new lambdas of any count (new anchors beyond the old range start "
                    "at the high-rate steps, step ~ lambda^-1/2)")
-    p.add_argument("--beta", type=str, default=None, help="per-layer rate weights, top first, e.g. 1,1,1")
+    p.add_argument("--beta", type=floats, default=None, help="per-layer rate weights, top first, e.g. 1,1,1")
     p.add_argument("--channels", type=int, default=None,
                    help=f"width of the hyper-analysis and top-down trunk (default {ModelConfig.channels})")
     p.add_argument("--image-channels", type=int, default=None,
@@ -100,8 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def floats(text: str | None) -> tuple[float, ...] | None:
-    return None if text is None else tuple(float(v) for v in text.split(","))
+def floats(text: str) -> tuple[float, ...]:
+    """argparse type of --lmbda and --beta: comma-separated numbers."""
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes comma-separated numbers, got {text!r}") from None
 
 
 def retarget_log_steps(state: dict, old: tuple[float, ...], new: tuple[float, ...]) -> None:
@@ -231,7 +235,7 @@ class Trainer:
                 check_resume_shape(args, self.config)
             else:
                 check_peer_shape(args)
-            new = floats(args.lmbda)
+            new = args.lmbda
             current = self.config.lambdas if isinstance(self.config, ModelConfig) else (self.config.lmbda,)
             if new is not None and tuple(new) != tuple(current):
                 if not isinstance(self.config, ModelConfig):
@@ -246,7 +250,7 @@ class Trainer:
                 self.config = replace(self.config, lambdas=tuple(new))
         elif args.arch == PEER_ARCH:
             check_peer_shape(args)
-            lambdas = floats(args.lmbda) or (0.0067,)
+            lambdas = args.lmbda or (0.0067,)
             if len(lambdas) != 1:
                 raise SystemExit("error: the mbt2018-mean peer trains for one --lmbda")
             self.config = PeerConfig(N=args.peer_n, M=args.peer_m, lmbda=lambdas[0])
@@ -254,8 +258,8 @@ class Trainer:
             source = self._init_source(args)
             self.config = replace(shaped(source.config, args), name=args.name)
         else:
-            self.config = shaped(ModelConfig(name=args.name, lambdas=floats(args.lmbda) or DEFAULT_LAMBDAS), args)
-        self.betas = floats(args.beta) or (1.0,) * self.config.num_layers
+            self.config = shaped(ModelConfig(name=args.name, lambdas=args.lmbda or DEFAULT_LAMBDAS), args)
+        self.betas = args.beta or (1.0,) * self.config.num_layers
         if len(self.betas) != self.config.num_layers:
             raise SystemExit(f"error: --beta needs {self.config.num_layers} values, one per layer")
 
@@ -365,7 +369,7 @@ class Trainer:
             raise SystemExit(f"error: --init-from: {e}")
         if not isinstance(config, ModelConfig):
             raise SystemExit("error: --init-from takes a checkpoint of our hierarchical VAE, not the peer")
-        new = floats(args.lmbda)
+        new = args.lmbda
         if new is not None and tuple(new) != config.lambdas:
             try:  # a new run: the anchors may move and their number may change
                 lambdas = replace(config, lambdas=tuple(new)).lambdas

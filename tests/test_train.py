@@ -212,3 +212,12 @@ def test_learning_rate_schedules():
     # the stable part does not depend on where the run will end: stop early, continue later
     longer = build_parser().parse_args(["x", "--lr", "1e-3", "--warmup", "10", "--steps", "500", "--decay-steps", "40"])
     assert [lr_at(s, longer) for s in range(70)] == [lr_at(s, wsd) for s in range(70)]
+
+
+@pytest.mark.parametrize("flag", ["--lmbda", "--beta"])
+def test_number_lists_that_do_not_parse_are_usage_errors(flag, folder, tmp_path, capsys):  # noqa: F811
+    with pytest.raises(SystemExit) as e:
+        train_main([str(folder), "--out", str(tmp_path / "r"), *TINY_ARGS, flag, "0.01,abc"])
+    assert e.value.code == 2
+    assert f"argument {flag}: takes comma-separated numbers, got '0.01,abc'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -84,8 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning-rate multiplier of the context network (it starts from zero "
                    "when added to a trained model); a resumed run keeps its own")
     p.add_argument("--name", default="hvae", help="model name stored in the config")
-    p.add_argument("--arch", choices=["hvae", PEER_ARCH], default="hvae",
-                   help="our hierarchical VAE, or CompressAI's mean-scale hyperprior (one --lmbda) as a peer")
+    p.add_argument("--arch", choices=["hvae", PEER_ARCH], default=None,
+                   help="our hierarchical VAE (default), or CompressAI's mean-scale hyperprior "
+                        "(one --lmbda) as a peer; a resumed run keeps its own")
     p.add_argument("--peer-n", type=int, default=64, help="N of the mbt2018-mean peer")
     p.add_argument("--peer-m", type=int, default=96, help="M of the mbt2018-mean peer")
     p.add_argument("--seed", type=int, default=0)
@@ -231,6 +232,10 @@ class Trainer:
             raise SystemExit(f"error: {self.ckpt_path} exists; pass --resume or another --out")
         if resume is not None:
             self.config = config_from_json(resume["config"])
+            run_arch = "hvae" if isinstance(self.config, ModelConfig) else PEER_ARCH
+            if args.arch is not None and args.arch != run_arch:
+                raise SystemExit(f"error: --arch {args.arch} differs from the run's ({run_arch}); "
+                                 "start a new run with another --out")
             if isinstance(self.config, ModelConfig):
                 check_resume_shape(args, self.config)
             else:
@@ -250,6 +255,9 @@ class Trainer:
                 self.config = replace(self.config, lambdas=tuple(new))
         elif args.arch == PEER_ARCH:
             check_peer_shape(args)
+            if args.init_from is not None:
+                raise SystemExit(f"error: --init-from grows our hierarchical VAE; the {PEER_ARCH} peer "
+                                 "starts from scratch")
             lambdas = args.lmbda or (0.0067,)
             if len(lambdas) != 1:
                 raise SystemExit("error: the mbt2018-mean peer trains for one --lmbda")

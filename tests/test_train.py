@@ -191,10 +191,21 @@ def test_shape_options_are_never_silently_ignored(folder, tmp_path):  # noqa: F8
         train_main([str(folder), "--out", str(peer), "--steps", "1", "--arch", "mbt2018-mean", *PEER_ARGS,
                     "--image-channels", "12"])
     assert not peer.exists() or not (peer / "checkpoint.pt").exists()
+    with pytest.raises(SystemExit, match="--init-from grows our hierarchical VAE"):
+        train_main([str(folder), "--out", str(peer), "--steps", "1", "--arch", "mbt2018-mean", *PEER_ARGS,
+                    "--init-from", str(run / "checkpoint.pt")])
+    assert not peer.exists() or not (peer / "checkpoint.pt").exists()
     assert train_main([str(folder), "--out", str(peer), "--steps", "1", "--arch", "mbt2018-mean",
                        "--peer-n", "8", "--peer-m", "12", *PEER_ARGS]) == 0
     with pytest.raises(SystemExit, match="--context shape the hierarchical VAE"):
         train_main([str(folder), "--out", str(peer), "--steps", "2", *PEER_ARGS, "--resume", "--context", "none"])
+    # nor is the architecture: a resumed run keeps its own, and another --arch is refused
+    for out, arch, args in ((peer, "hvae", PEER_ARGS), (run, "mbt2018-mean", TINY_ARGS)):
+        with pytest.raises(SystemExit, match=f"--arch {arch} differs from the run's") as e:
+            train_main([str(folder), "--out", str(out), "--steps", "2", *args, "--resume", "--arch", arch])
+        assert "\n" not in str(e.value)
+        assert _state(out)["step"] == 1
+    assert train_main([str(folder), "--out", str(run), "--steps", "2", *TINY_ARGS, "--resume", "--arch", "hvae"]) == 0
 
 
 def test_learning_rate_schedules():

@@ -246,11 +246,13 @@ def cmd_models(args) -> int:
         return EXIT_OK
     for name, entry in sorted(manifest["models"].items()):
         mark = "*" if name == manifest["default"] else " "
+        path = checkpoint_dir() / entry["file"]
         try:
-            config = release_config(checkpoint_dir() / entry["file"])
+            config = release_config(path)
             qualities = f"qualities 1..{config.num_qualities} (default {config.default_quality:g})  "
-        except Exception:  # a missing or damaged file: `codec.load` says what is wrong
-            qualities = ""
+        except Exception as e:  # any reason (safetensors, JSON, config): the listing goes on
+            reason = "missing" if not path.is_file() else str(e).splitlines()[0] if str(e) else type(e).__name__
+            qualities = f"[unreadable: {reason}]  "
         print(f"{mark} {name}  {entry['file']}  {qualities}{entry.get('description', '')}")
     return EXIT_OK
 

@@ -1,4 +1,5 @@
 import io
+import json
 import os
 import subprocess
 import sys
@@ -32,6 +33,29 @@ def test_compress_decompress_info_models(workdir, capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "tiny" in out and "qualities 1..8 (default 4)" in out
+
+
+def test_models_lists_a_damaged_or_missing_release_and_says_so(tmp_path, tiny_checkpoints, monkeypatch, capsys):
+    import shutil
+    folder = tmp_path / "ckpts"
+    shutil.copytree(tiny_checkpoints, folder)
+    manifest = json.loads((folder / "MANIFEST.json").read_text())
+    entry = manifest["models"]["tiny"]
+    (folder / "damaged.safetensors").write_bytes((folder / entry["file"]).read_bytes()[:100])
+    manifest["models"]["damaged"] = {**entry, "file": "damaged.safetensors", "description": "cut short"}
+    manifest["models"]["gone"] = {**entry, "file": "gone.safetensors", "description": "deleted"}
+    (folder / "MANIFEST.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("CODEC_CHECKPOINTS", str(folder))
+    assert main(["models"]) == 0
+    lines = {line[2:].split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "qualities 1..8" in lines["tiny"]
+    assert "[unreadable: " in lines["damaged"] and "cut short" in lines["damaged"]
+    assert "[unreadable: missing]" in lines["gone"]
+    Image.fromarray(natural_image(40, 56)).save(tmp_path / "a.png")
+    assert main(["compress", str(tmp_path / "a.png"), "--model", "damaged"]) == 2  # one line, no traceback
+    err = capsys.readouterr().err
+    assert "damaged.safetensors" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "a.hvc").exists()
 
 
 def test_never_overwrites_without_force(workdir, capsys):

@@ -247,12 +247,14 @@ def cmd_models(args) -> int:
     for name, entry in sorted(manifest["models"].items()):
         mark = "*" if name == manifest["default"] else " "
         path = checkpoint_dir() / entry["file"]
-        try:
-            config = release_config(path)
-            qualities = f"qualities 1..{config.num_qualities} (default {config.default_quality:g})  "
-        except Exception as e:  # any reason (safetensors, JSON, config): the listing goes on
-            reason = "missing" if not path.is_file() else str(e).splitlines()[0] if str(e) else type(e).__name__
-            qualities = f"[unreadable: {reason}]  "
+        if not path.is_file():
+            qualities = "[unreadable: missing]  "
+        else:
+            try:
+                config = release_config(path)
+                qualities = f"qualities 1..{config.num_qualities} (default {config.default_quality:g})  "
+            except Exception as e:  # noqa: BLE001 - safetensors, json and the config raise many types
+                qualities = f"[unreadable: {(str(e) or type(e).__name__).splitlines()[0]}]  "
         print(f"{mark} {name}  {entry['file']}  {qualities}{entry.get('description', '')}")
     return EXIT_OK
 

@@ -136,8 +136,8 @@ SHAPE_FIELDS = {"--channels": "channels", "--image-channels": "image_channels",
 
 def shape_options(args) -> dict[str, object]:
     """The shape options given on the command line: flag -> value."""
-    given = {"--channels": args.channels, "--image-channels": args.image_channels,
-             "--latent-channels": latent_widths(args), "--context": args.context}
+    given = {flag: getattr(args, field) for flag, field in SHAPE_FIELDS.items()}
+    given["--latent-channels"] = latent_widths(args)  # given as text
     return {flag: value for flag, value in given.items() if value is not None}
 
 

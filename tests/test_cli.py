@@ -1,6 +1,7 @@
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -36,7 +37,6 @@ def test_compress_decompress_info_models(workdir, capsys):
 
 
 def test_models_lists_a_damaged_or_missing_release_and_says_so(tmp_path, tiny_checkpoints, monkeypatch, capsys):
-    import shutil
     folder = tmp_path / "ckpts"
     shutil.copytree(tiny_checkpoints, folder)
     manifest = json.loads((folder / "MANIFEST.json").read_text())

@@ -82,9 +82,12 @@ def weights_digest(model: HierarchicalVAE) -> bytes:
 
 
 def release_config(path: Path) -> ModelConfig:
-    """The config in a release file's metadata, without reading its weights."""
-    with safe_open(str(path), framework="pt") as f:
-        return ModelConfig.from_json(f.metadata()["config"])
+    """The config in a release file's metadata, without reading its weights.
+
+    Raises:
+        CodecError: in one line, when the file is not a release of our model.
+    """
+    return _read_release_file(path, weights=False)[0]
 
 
 def load_release(name: str | None = None, folder: Path | None = None) -> tuple[str, HierarchicalVAE]:
@@ -112,17 +115,26 @@ def read_release(path: Path) -> HierarchicalVAE:
     Raises:
         CodecError: in one line, when the file is not a release of our model.
     """
+    config, state = _read_release_file(path, weights=True)
+    try:
+        model = HierarchicalVAE(config)
+        model.load_state_dict(state)
+    except Exception as e:  # noqa: BLE001 - torch raises several types for mismatched weights
+        raise CodecError(f"{path} is not a release of this codec ({type(e).__name__})") from None
+    return model.eval()
+
+
+def _read_release_file(path: Path, weights: bool) -> tuple[ModelConfig, dict]:
+    """(config, float32 weights or {}) from a release file; one-line CodecError if it is not one."""
     try:
         with safe_open(str(path), framework="pt") as f:
             config = ModelConfig.from_json(f.metadata()["config"])
-            state = {k: f.get_tensor(k).float() for k in f.keys()}
-        model = HierarchicalVAE(config)
-        model.load_state_dict(state)
+            state = {k: f.get_tensor(k).float() for k in f.keys()} if weights else {}
     except OSError:
         raise
-    except Exception as e:  # noqa: BLE001 - safetensors, json and torch raise many types
+    except Exception as e:  # noqa: BLE001 - safetensors, json and the config raise many types
         raise CodecError(f"{path} is not a release of this codec ({type(e).__name__})") from None
-    return model.eval()
+    return config, state
 
 
 def export_release(model: HierarchicalVAE, name: str, folder: Path | None = None,

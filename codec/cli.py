@@ -253,8 +253,9 @@ def cmd_models(args) -> int:
             try:
                 config = release_config(path)
                 qualities = f"qualities 1..{config.num_qualities} (default {config.default_quality:g})  "
-            except Exception as e:  # noqa: BLE001 - safetensors, json and the config raise many types
-                qualities = f"[unreadable: {(str(e) or type(e).__name__).splitlines()[0]}]  "
+            except (CodecError, OSError) as e:
+                reason = str(e).removeprefix(f"{path} is ") or type(e).__name__
+                qualities = f"[unreadable: {reason}]  "
         print(f"{mark} {name}  {entry['file']}  {qualities}{entry.get('description', '')}")
     return EXIT_OK
 

@@ -49,7 +49,7 @@ def test_models_lists_a_damaged_or_missing_release_and_says_so(tmp_path, tiny_ch
     assert main(["models"]) == 0
     lines = {line[2:].split()[0]: line for line in capsys.readouterr().out.splitlines()}
     assert "qualities 1..8" in lines["tiny"]
-    assert "[unreadable: " in lines["damaged"] and "cut short" in lines["damaged"]
+    assert "[unreadable: not a release of this codec (" in lines["damaged"] and "cut short" in lines["damaged"]
     assert "[unreadable: missing]" in lines["gone"]
     Image.fromarray(natural_image(40, 56)).save(tmp_path / "a.png")
     assert main(["compress", str(tmp_path / "a.png"), "--model", "damaged"]) == 2  # one line, no traceback

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -87,7 +88,8 @@ def release_config(path: Path) -> ModelConfig:
     Raises:
         CodecError: in one line, when the file is not a release of our model.
     """
-    return _read_release_file(path, weights=False)[0]
+    with _as_release_error(path), safe_open(str(path), framework="pt") as f:
+        return ModelConfig.from_json(f.metadata()["config"])
 
 
 def load_release(name: str | None = None, folder: Path | None = None) -> tuple[str, HierarchicalVAE]:
@@ -115,26 +117,24 @@ def read_release(path: Path) -> HierarchicalVAE:
     Raises:
         CodecError: in one line, when the file is not a release of our model.
     """
-    config, state = _read_release_file(path, weights=True)
-    try:
+    with _as_release_error(path):
+        with safe_open(str(path), framework="pt") as f:
+            config = ModelConfig.from_json(f.metadata()["config"])
+            state = {k: f.get_tensor(k).float() for k in f.keys()}
         model = HierarchicalVAE(config)
         model.load_state_dict(state)
-    except Exception as e:  # noqa: BLE001 - torch raises several types for mismatched weights
-        raise CodecError(f"{path} is not a release of this codec ({type(e).__name__})") from None
     return model.eval()
 
 
-def _read_release_file(path: Path, weights: bool) -> tuple[ModelConfig, dict]:
-    """(config, float32 weights or {}) from a release file; one-line CodecError if it is not one."""
+@contextmanager
+def _as_release_error(path: Path):
+    """Turn what reading a release raises (OSError apart) into a one-line CodecError."""
     try:
-        with safe_open(str(path), framework="pt") as f:
-            config = ModelConfig.from_json(f.metadata()["config"])
-            state = {k: f.get_tensor(k).float() for k in f.keys()} if weights else {}
+        yield
     except OSError:
         raise
-    except Exception as e:  # noqa: BLE001 - safetensors, json and the config raise many types
+    except Exception as e:  # noqa: BLE001 - safetensors, json, the config and torch raise many types
         raise CodecError(f"{path} is not a release of this codec ({type(e).__name__})") from None
-    return config, state
 
 
 def export_release(model: HierarchicalVAE, name: str, folder: Path | None = None,

@@ -330,6 +330,8 @@ class Trainer:
             if self.rank < len(samplers):
                 self.sampler.set_state(json.loads(samplers[self.rank]))
             torch.set_rng_state(resume["torch_rng"])
+            if self.main:
+                self._set_aside_lost_log(self.step)
 
         self.net = self.model
         if self.distributed:
@@ -428,6 +430,27 @@ class Trainer:
         folder.mkdir(parents=True, exist_ok=True)
         torch.save({"config": self.config.to_json(), "model": self.model.state_dict(), "step": self.step},
                    folder / f"step_{self.step:07d}.pt")
+
+    def _set_aside_lost_log(self, step: int) -> None:
+        """A run stopped without saving (killed) logged steps past its checkpoint; resuming
+        redoes them. Move those records to ``log.lost.jsonl`` so ``log.jsonl`` holds each
+        step once, in order, and nothing logged is thrown away."""
+        path = self.out / "log.jsonl"
+        if not path.exists():
+            return
+        kept, lost = [], []
+        for line in path.read_text().splitlines(keepends=True):
+            try:
+                past = json.loads(line).get("step", 0) > step
+            except (ValueError, AttributeError):
+                past = False  # not ours to judge: keep it where it is
+            (lost if past else kept).append(line)
+        if lost:
+            with open(self.out / "log.lost.jsonl", "a") as f:
+                f.writelines(lost)
+            path.write_text("".join(kept))
+            print(f"moved {len(lost)} log records past step {step} (not in the checkpoint) "
+                  f"to {self.out / 'log.lost.jsonl'}", file=sys.stderr)
 
     def log(self, record: dict) -> None:
         if self.main:

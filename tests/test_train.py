@@ -67,6 +67,22 @@ def test_resume_continues_exactly(folder, tmp_path):
         assert torch.equal(a["model"][name], b["model"][name]), name
 
 
+def test_resume_after_a_kill_logs_each_step_once(folder, tmp_path):
+    """Killed after step 3's checkpoint but having logged to 6: the resumed log holds
+    steps 1..6 once each, and the records of the lost steps are kept aside."""
+    run = tmp_path / "run"
+    assert train_main([str(folder), "--out", str(run), "--steps", "6", "--stop-at", "3", *TINY_ARGS]) == 0
+    saved = (run / "checkpoint.pt").read_bytes()
+    assert train_main([str(folder), "--out", str(run), "--steps", "6", "--resume", *TINY_ARGS]) == 0
+    (run / "checkpoint.pt").write_bytes(saved)  # the kill: steps 4..6 were logged, never saved
+    assert train_main([str(folder), "--out", str(run), "--steps", "6", "--resume", *TINY_ARGS]) == 0
+    steps = [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()
+             if "loss" in json.loads(line)]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    lost = [json.loads(line) for line in (run / "log.lost.jsonl").read_text().splitlines()]
+    assert sorted({r["step"] for r in lost}) == [4, 5, 6]
+
+
 def test_export_then_compress(folder, tmp_path, monkeypatch):
     out = tmp_path / "run"
     assert train_main([str(folder), "--out", str(out), "--steps", "2", *TINY_ARGS]) == 0

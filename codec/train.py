@@ -7,7 +7,8 @@ with per-layer betas::
     loss = mean(lmbda * 255^2 * MSE + sum_k beta_k * bpp_k)
 
 Checkpoints (model, optimizer, step, RNG states) are written every few minutes and on
-Ctrl-C; ``--resume`` continues exactly. Runs data-parallel under ``torchrun`` (DDP, NCCL
+Ctrl-C; ``--resume`` continues exactly (log records of steps a killed run never saved
+move to ``log.lost.jsonl``, so ``log.jsonl`` holds each step once). Runs data-parallel under ``torchrun`` (DDP, NCCL
 on GPUs, gloo on CPU).
 """
 from __future__ import annotations
@@ -448,7 +449,9 @@ class Trainer:
         if lost:
             with open(self.out / "log.lost.jsonl", "a") as f:
                 f.writelines(lost)
-            path.write_text("".join(kept))
+            tmp = path.with_suffix(".jsonl.tmp")
+            tmp.write_text("".join(kept))
+            os.replace(tmp, path)  # a kill here leaves the old log whole, never half of it
             print(f"moved {len(lost)} log records past step {step} (not in the checkpoint) "
                   f"to {self.out / 'log.lost.jsonl'}", file=sys.stderr)
 

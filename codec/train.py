@@ -8,8 +8,8 @@ with per-layer betas::
 
 Checkpoints (model, optimizer, step, RNG states) are written every few minutes and on
 Ctrl-C; ``--resume`` continues exactly (log records of steps a killed run never saved
-move to ``log.lost.jsonl``, so ``log.jsonl`` holds each step once). Runs data-parallel under ``torchrun`` (DDP, NCCL
-on GPUs, gloo on CPU).
+move to ``log.lost.jsonl``, so ``log.jsonl`` holds each step once). Runs data-parallel
+under ``torchrun`` (DDP, NCCL on GPUs, gloo on CPU).
 """
 from __future__ import annotations
 
@@ -219,6 +219,7 @@ class Trainer:
         self.bf16 = use_bf16(args.bf16, self.device)
         self.out = Path(args.out)
         self.ckpt_path = self.out / "checkpoint.pt"
+        self.log_path = self.out / "log.jsonl"
         self.main = self.rank == 0
 
         if args.resume and not self.ckpt_path.exists():
@@ -436,7 +437,7 @@ class Trainer:
         """A run stopped without saving (killed) logged steps past its checkpoint; resuming
         redoes them. Move those records to ``log.lost.jsonl`` so ``log.jsonl`` holds each
         step once, in order, and nothing logged is thrown away."""
-        path = self.out / "log.jsonl"
+        path = self.log_path
         if not path.exists():
             return
         kept, lost = [], []
@@ -458,7 +459,7 @@ class Trainer:
     def log(self, record: dict) -> None:
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
-            with open(self.out / "log.jsonl", "a") as f:
+            with open(self.log_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
 
     # -- steps ---------------------------------------------------------------------------

@@ -26,6 +26,9 @@ import constriction
 Categorical = constriction.stream.model.Categorical
 AnsCoder = constriction.stream.stack.AnsCoder
 
+# The constriction release whose fixed-point arithmetic coder_weights mirrors (pinned in
+# pyproject.toml; tests/test_golden.py fails clearly if another is installed).
+CONSTRICTION_VERSION = "0.5.0"
 COUNT_BITS = 20  # table resolution: every symbol of a table has mass >= 2^-20
 CODER_PRECISION = 24  # constriction's Categorical represents probabilities in 24-bit fixed point
 ESCAPE_COUNT = 1.0  # the escape symbol's count, appended to every table

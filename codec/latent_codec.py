@@ -1,7 +1,8 @@
 """From images to per-layer symbols and back: the model's top-down pass at coding time.
 
-Encoder and decoder run the *same* loop (:meth:`LatentCoder._top_down`); they differ
-only in where a layer's symbols come from (the posterior, rounded, or the ANS stream).
+Encoder and decoder run the model's one top-down pass (:meth:`HierarchicalVAE.top_down`)
+with the same :class:`CodingPolicy`; they differ only in where a layer's symbols come from
+(the posterior, rounded, or the ANS stream).
 The top-down modules run in float64 on a private copy of the model and their outputs
 are snapped (:mod:`codec.entropy_params`), so both sides derive identical table ids.
 The full-resolution transforms ``g_a`` and ``g_s`` run in float32: they do not decide
@@ -10,7 +11,7 @@ any probability.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -18,7 +19,7 @@ import torch
 
 from .ans import MAX_MAGNITUDE, TableCoder
 from .entropy_params import factorized_coder, gaussian_coder, scale_index, snap_mu
-from .model import HierarchicalVAE
+from .model import HierarchicalVAE, LayerPrior
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,42 @@ class LayerSymbols:
         return [(self.values[n][:, mask], self.table_ids[n][:, mask]) for mask in self.parts]
 
 
-# (layer k, table ids (N, C, h, w), top-down context) -> symbol values (N, C, h, w).
-# For a layer coded in passes the source is called once per pass, with ctx["mask"] the
-# (h, w) positions of that pass: only those values are used.
-SymbolSource = Callable[[int, np.ndarray, dict], np.ndarray]
+# (layer k, table ids (N, C, h, w), the layer's prior with its mean snapped, or None for the
+# top layer) -> symbol values (N, C, h, w). Only the values at ``prior.mask`` are used.
+SymbolSource = Callable[[int, np.ndarray, LayerPrior | None], np.ndarray]
+
+
+class CodingPolicy:
+    """The coding-time policy of :meth:`HierarchicalVAE.top_down`: the prior means are snapped
+    and the stds mapped to table ids (:mod:`codec.entropy_params`), a layer's symbols come from
+    ``source`` and ŷ = snapped mu + symbol * step. Records each layer's :class:`LayerSymbols`."""
+
+    def __init__(self, batch: int, channels: int, height: int, width: int, source: SymbolSource):
+        self.top_ids = np.broadcast_to(np.arange(channels).reshape(1, -1, 1, 1),
+                                       (batch, channels, height, width)).copy()
+        self.source = source
+        self.layers: list[LayerSymbols] = []
+
+    def top(self) -> torch.Tensor:
+        values = self.source(0, self.top_ids, None)
+        self.layers.append(LayerSymbols(values, self.top_ids))
+        return torch.from_numpy(values).double()
+
+    def latent(self, prior: LayerPrior) -> torch.Tensor:
+        prior = replace(prior, mu=snap_mu(prior.mu))
+        ids = scale_index(prior.sigma / prior.step).numpy()
+        values = self.source(prior.k, ids, prior)
+        if prior.mask is None:
+            self.layers.append(LayerSymbols(values, ids))
+        else:  # one pass of several: its positions, over what the earlier passes found
+            mask = prior.mask.numpy()
+            earlier = self.layers[prior.k] if len(self.layers) > prior.k else None
+            if earlier is None:
+                self.layers.append(LayerSymbols(values, ids, (mask,)))
+            else:
+                self.layers[prior.k] = LayerSymbols(np.where(mask, values, earlier.values),
+                                                    np.where(mask, ids, earlier.table_ids), earlier.parts + (mask,))
+        return prior.mu + torch.from_numpy(values).double() * prior.step
 
 
 class LatentCoder:
@@ -58,48 +91,15 @@ class LatentCoder:
             self.coders: list[TableCoder] = [factorized_coder(self.top_down_model.top_density)]
         self.coders += [gaussian_coder()] * (self.config.num_layers - 1)
 
-    # -- the shared loop ----------------------------------------------------------------
+    # -- the shared pass ----------------------------------------------------------------
     @torch.no_grad()
     def _top_down(self, batch: int, height: int, width: int, quality: float,
                   source: SymbolSource) -> tuple[torch.Tensor, list[LayerSymbols]]:
-        m = self.top_down_model
-        strides, Ms = self.config.strides, self.config.latent_channels
+        top = self.config.strides[0]
+        policy = CodingPolicy(batch, self.config.latent_channels[0], height // top, width // top, source)
         q = torch.full((batch,), quality, dtype=torch.float64)
-        h, w = height // strides[0], width // strides[0]
-        ids = np.broadcast_to(np.arange(Ms[0]).reshape(1, -1, 1, 1), (batch, Ms[0], h, w)).copy()
-        values = source(0, ids, {})
-        layers = [LayerSymbols(values, ids)]
-        t = m.top_expand(torch.from_numpy(values).double())
-        for k in range(1, self.config.num_layers):
-            t = m.up[k - 1](t)
-            mu, raw = m.prior_raw(k, t)
-            step = m.log_step(k, q).exp()
-            if m.has_context(k):
-                mu, values, ids, parts = self._checkerboard(k, t, mu, raw, step, source)
-                layers.append(LayerSymbols(values, ids, parts))
-            else:
-                mu = snap_mu(mu)
-                ids = scale_index(torch.nn.functional.softplus(raw) / step).numpy()
-                values = source(k, ids, {"t": t, "mu": mu, "step": step})
-                layers.append(LayerSymbols(values, ids))
-            t = m.merge[k - 1](t, mu + torch.from_numpy(values).double() * step)
-        return t, layers
-
-    def _checkerboard(self, k, t, mu, raw, step, source):
-        """Layer k in two passes: the anchors under the prior from above, then the rest
-        under the prior the context derives from the decoded anchors."""
-        m = self.top_down_model
-        anchor = m.anchors(*mu.shape[-2:])
-        masks = (anchor[0, 0].numpy(), ~anchor[0, 0].numpy())
-        mu_a = snap_mu(mu)
-        ids_a = scale_index(torch.nn.functional.softplus(raw) / step).numpy()
-        values_a = source(k, ids_a, {"t": t, "mu": mu_a, "step": step, "mask": masks[0]})
-        mu_c, sigma_c = m.context_params(t, mu_a + torch.from_numpy(values_a).double() * step, mu, raw)
-        mu_c = snap_mu(mu_c)  # equal to mu_a at the anchors
-        ids = scale_index(sigma_c / step).numpy()
-        values_b = source(k, ids, {"t": t, "mu": mu_c, "step": step, "mask": masks[1]})
-        values = np.where(masks[0], values_a, values_b)
-        return mu_c, values, ids, masks
+        t = self.top_down_model.top_down(policy, q)
+        return t, policy.layers
 
     def _synthesize(self, t: torch.Tensor) -> torch.Tensor:
         t = t.float().contiguous(memory_format=torch.channels_last)
@@ -111,14 +111,12 @@ class LatentCoder:
         """x: (N, 3, H, W) float32 in [0, 1], H and W multiples of the top stride."""
         x = x.contiguous(memory_format=torch.channels_last)
         feats = [f.double().contiguous() for f in self.model.bottom_up(x)]
-        m = self.top_down_model
 
-        def posterior_symbols(k: int, ids: np.ndarray, ctx: dict) -> np.ndarray:
+        def posterior_symbols(k: int, ids: np.ndarray, prior: LayerPrior | None) -> np.ndarray:
             if k == 0:
                 v = torch.round(feats[0])
             else:
-                y = m.posterior(k, feats[k], ctx["t"])
-                v = torch.round((y - ctx["mu"]) / ctx["step"])
+                v = torch.round((feats[k] - prior.mu) / prior.step)
             # Values outside a table's support are escaped by the coder, not clipped; only a
             # broken model could exceed MAX_MAGNITUDE.
             return np.clip(v.numpy(), -MAX_MAGNITUDE, MAX_MAGNITUDE).astype(np.int64)
@@ -145,9 +143,9 @@ class LatentCoder:
 
         decoders: dict[tuple[int, int], object] = {}  # (image, layer) -> its open stream
 
-        def stream_symbols(k: int, ids: np.ndarray, ctx: dict) -> np.ndarray:
+        def stream_symbols(k: int, ids: np.ndarray, prior: LayerPrior | None) -> np.ndarray:
             out = np.zeros(ids.shape, dtype=np.int64)
-            mask = ctx.get("mask")
+            mask = None if prior is None or prior.mask is None else prior.mask.numpy()
             for n, image_streams in enumerate(streams):
                 if k >= len(image_streams):
                     continue
@@ -166,7 +164,7 @@ class LatentCoder:
                     quality: float) -> torch.Tensor:
         """The decoder's output for known symbols (no entropy coding)."""
         t, _ = self._top_down(layers[0].values.shape[0], height, width, quality,
-                              lambda k, ids, ctx: layers[k].values)
+                              lambda k, ids, prior: layers[k].values)
         return self._synthesize(t)
 
     def layer_bits(self, layers: list[LayerSymbols]) -> np.ndarray:

@@ -24,8 +24,12 @@ With ``context="checkerboard"`` the finest layer is coded in two halves (He et a
 its anchors ((i + j) even) under the prior above, then the other half under a prior that
 also sees the decoded anchors around each position.
 
-Training uses additive uniform noise for the rate and straight-through rounding for
-the reconstruction (Minnen & Singh 2020). ``forward`` returns the bits of each layer,
+The top-down loop is written once, :meth:`HierarchicalVAE.top_down`; a small policy object
+decides each layer's latent ŷ. Training (:class:`TrainingPolicy`) uses additive uniform
+noise for the rate and straight-through rounding for the reconstruction (Minnen & Singh
+2020); coding (``codec.latent_codec.CodingPolicy``) snaps the prior and takes symbols from the
+posterior or the ANS stream; the analyses (``bench.analysis.latents``) record or substitute
+latents. ``forward`` returns the bits of each layer,
 so the loss with per-layer betas (Xiao & Bamler 2023) is one line::
 
     out = model(x, quality)
@@ -39,6 +43,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -145,42 +150,42 @@ class HierarchicalVAE(nn.Module):
             feats.append(f)
         return feats[::-1]
 
-    def prior_params(self, k: int, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Prior mean and std (in latent units) of layer k >= 1 from the top-down state t
-        (for a layer with a context: of its anchors)."""
-        mu, raw = self.prior_raw(k, t)
-        return mu, F.softplus(raw)
-
-    def prior_raw(self, k: int, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Prior mean and raw (pre-softplus) std of layer k >= 1."""
-        return self.prior[k - 1](t).chunk(2, dim=1)
-
     def has_context(self, k: int) -> bool:
         return self.context is not None and k == self.config.num_layers - 1
 
     @staticmethod
     def anchors(height: int, width: int, device=None) -> torch.Tensor:
-        """Checkerboard anchor positions, (1, 1, h, w) bool: (i + j) even."""
+        """Checkerboard anchor positions, (h, w) bool: (i + j) even."""
         i = torch.arange(height, device=device)[:, None]
         j = torch.arange(width, device=device)[None, :]
-        return ((i + j) % 2 == 0)[None, None]
+        return (i + j) % 2 == 0
 
-    def context_params(self, t: torch.Tensor, y_hat: torch.Tensor, mu: torch.Tensor,
-                       raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Prior mean and std of every position of the finest layer once its anchors are
-        decoded: anchors keep (mu, softplus(raw)); non-anchors get the context's correction.
+    def top_down(self, policy: "TopDownPolicy", quality: torch.Tensor) -> torch.Tensor:
+        """The top-down pass, the one loop training, coding and the analyses share.
 
-        y_hat: the decoded latent; only its anchor positions are read.
+        ``policy`` decides each layer's latent ŷ (:class:`TopDownPolicy`); this loop owns
+        everything else: the top-down state, each layer's prior, the quantization steps and
+        the checkerboard context. quality: (N,), in the dtype the pass runs in.
+
+        Returns:
+            the last top-down state, the input of ``g_s`` (``g_s(top_down(...))`` is x̂).
         """
-        anchor = self.anchors(*y_hat.shape[-2:], device=y_hat.device)
-        d_mu, d_raw = self.context(torch.cat([t, y_hat * anchor], dim=1)).chunk(2, dim=1)
-        mu = torch.where(anchor, mu, mu + d_mu)
-        return mu, F.softplus(torch.where(anchor, raw, raw + d_raw))
-
-    def posterior(self, k: int, f: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """The latent of layer k before quantization: the bottom-up feature itself
-        (the top-down state ``t`` is not used by this encoder)."""
-        return f
+        t = self.top_expand(policy.top())
+        for k in range(1, self.config.num_layers):
+            t = self.up[k - 1](t)
+            mu, raw = self.prior[k - 1](t).chunk(2, dim=1)
+            step = self.log_step(k, quality).exp()
+            if self.has_context(k):  # anchors under the prior from above, then the rest given them
+                anchor = self.anchors(*mu.shape[-2:], device=mu.device)
+                y_hat = policy.latent(LayerPrior(k, t, mu, F.softplus(raw), step, anchor, final=False))
+                d_mu, d_raw = self.context(torch.cat([t, y_hat * anchor], dim=1)).chunk(2, dim=1)
+                prior = LayerPrior(k, t, torch.where(anchor, mu, mu + d_mu),
+                                   F.softplus(torch.where(anchor, raw, raw + d_raw)), step, ~anchor)
+                y_hat = torch.where(anchor, y_hat, policy.latent(prior))
+            else:
+                y_hat = policy.latent(LayerPrior(k, t, mu, F.softplus(raw), step))
+            t = self.merge[k - 1](t, y_hat)
+        return t
 
     def log_step(self, k: int, quality: torch.Tensor) -> torch.Tensor:
         """Log quantization step of layer k >= 1 at continuous quality q in [1, Q].
@@ -214,28 +219,77 @@ class HierarchicalVAE(nn.Module):
     def forward(self, x: torch.Tensor, quality: torch.Tensor) -> ForwardOutput:
         """x: (N, 3, H, W) in [0, 1]; quality: (N,) float in [1, Q]."""
         num_pixels = x.shape[2] * x.shape[3]
-        feats = self.bottom_up(x)
-        y = feats[0]
-        channel_bits = [self._rate(lambda: self.top_density.bits(uniform_noise(y.float())))]
-        t = self.top_expand(ste_round(y))
-        for k in range(1, self.config.num_layers):
-            t = self.up[k - 1](t)
-            mu, raw = self.prior_raw(k, t)
-            y = self.posterior(k, feats[k], t)
-            step = self.log_step(k, quality).exp()
-            if self.has_context(k):  # anchors first, then the rest given the anchors
-                mu, sigma = self.context_params(t, mu + ste_round((y - mu) / step) * step, mu, raw)
-            else:
-                sigma = F.softplus(raw)
-            v = (y - mu) / step
-            channel_bits.append(self._rate(lambda: gaussian_bits(uniform_noise(v.float()), (sigma / step).float())))
-            t = self.merge[k - 1](t, mu + ste_round(v) * step)
-        x_hat = self.g_s(t)
-        bits = [b.sum(dim=1) for b in channel_bits]
-        return ForwardOutput(x_hat=x_hat, bits=bits, bpp=[b / num_pixels for b in bits], channel_bits=channel_bits)
+        policy = TrainingPolicy(self, self.bottom_up(x))
+        x_hat = self.g_s(self.top_down(policy, quality))
+        bits = [b.sum(dim=1) for b in policy.channel_bits]
+        return ForwardOutput(x_hat=x_hat, bits=bits, bpp=[b / num_pixels for b in bits],
+                             channel_bits=policy.channel_bits)
 
-    @staticmethod
-    def _rate(bits_fn) -> torch.Tensor:
-        """Bits per image and channel, (N, C), always in float32 (outside any bf16 autocast)."""
-        with torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False):
-            return bits_fn().sum(dim=(2, 3))
+
+@dataclass(frozen=True)
+class LayerPrior:
+    """What the top-down pass knows of layer k >= 1 when a policy decides its latent.
+
+    All tensors are (N, C_k, h, w) in latent units unless noted.
+
+    Attributes:
+        k: the layer (0 is the top).
+        t: the top-down state at the layer's resolution, (N, channels, h, w).
+        mu, sigma: the prior's mean and std (not snapped).
+        step: (N, C_k, 1, 1) quantization step at the pass's quality.
+        mask: (h, w) bool, the positions this pass decides (a layer with a context is
+            decided in passes: its anchors, then the rest), or None for the whole layer.
+            Only these positions of the returned latent are used.
+        final: whether this is the layer's last pass. Its ``mu`` and ``sigma`` are then the
+            prior of the whole layer: at the positions of earlier passes, their values.
+    """
+
+    k: int
+    t: torch.Tensor
+    mu: torch.Tensor
+    sigma: torch.Tensor
+    step: torch.Tensor
+    mask: torch.Tensor | None = None
+    final: bool = True
+
+
+class TopDownPolicy(Protocol):
+    """Decides each layer's latent ŷ in :meth:`HierarchicalVAE.top_down`.
+
+    Training (:class:`TrainingPolicy`), encoding and decoding (``codec.latent_codec``) and the
+    analyses (``bench.analysis.latents``) differ only here: where a latent comes from
+    (the posterior, rounded or noisy; the ANS stream; given values) and what is recorded.
+    """
+
+    def top(self) -> torch.Tensor:
+        """ŷ of the top layer, (N, C_0, h_0, w_0); it has a factorized prior, no mean."""
+
+    def latent(self, prior: LayerPrior) -> torch.Tensor:
+        """ŷ of layer ``prior.k`` (absolute, not a residual), valid at ``prior.mask``."""
+
+
+class TrainingPolicy:
+    """Uniform noise for the rate, straight-through rounding into the decoder (Minnen & Singh
+    2020). Collects ``channel_bits``: per layer (top first), (N, C_k) estimated bits."""
+
+    def __init__(self, model: HierarchicalVAE, feats: list[torch.Tensor]):
+        self.model, self.feats = model, feats
+        self.channel_bits: list[torch.Tensor] = []
+
+    def top(self) -> torch.Tensor:
+        y = self.feats[0]
+        self.channel_bits.append(_rate(lambda: self.model.top_density.bits(uniform_noise(y.float()))))
+        return ste_round(y)
+
+    def latent(self, prior: LayerPrior) -> torch.Tensor:
+        v = (self.feats[prior.k] - prior.mu) / prior.step
+        if prior.final:  # the whole layer's rate under its whole prior
+            sigma = (prior.sigma / prior.step).float()
+            self.channel_bits.append(_rate(lambda: gaussian_bits(uniform_noise(v.float()), sigma)))
+        return prior.mu + ste_round(v) * prior.step
+
+
+def _rate(bits_fn) -> torch.Tensor:
+    """Bits per image and channel, (N, C), always in float32 (outside any bf16 autocast)."""
+    with torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False):
+        return bits_fn().sum(dim=(2, 3))

@@ -1,6 +1,6 @@
 """The model's top-down pass with every per-layer quantity kept, and decoders built from it.
 
-::
+Both are policies of the model's one top-down pass (:meth:`HierarchicalVAE.top_down`)::
 
     x ─bottom_up─> feats ─┬─ layer 0:  y0 = f0,                         ŷ0 = round(y0),  Δ0 = 1
                           └─ layer k:  t = up(t); (mu, sigma) = prior(t); y = posterior(f_k, t)
@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-from torch.nn import functional as F
 
-from codec.model import HierarchicalVAE
+from codec.model import HierarchicalVAE, LayerPrior
 
 from .models import quality_tensor
 
@@ -46,6 +45,42 @@ class LayerTrace:
     symbols: torch.Tensor
 
 
+class TracePolicy:
+    """Keeps every per-layer quantity; ŷ rounds the posterior (or is the posterior itself)."""
+
+    def __init__(self, feats: list[torch.Tensor], quantize: bool):
+        self.feats, self.quantize = feats, quantize
+        self.layers: list[LayerTrace] = []
+
+    def top(self) -> torch.Tensor:
+        y = self.feats[0]
+        y_hat = torch.round(y) if self.quantize else y
+        ones = torch.ones(y.shape[0], y.shape[1], 1, 1, dtype=y.dtype)
+        self.layers.append(LayerTrace(y, y_hat, torch.zeros_like(y), None, ones, torch.round(y)))
+        return y_hat
+
+    def latent(self, prior: LayerPrior) -> torch.Tensor:
+        y = self.feats[prior.k]
+        symbols = torch.round((y - prior.mu) / prior.step)
+        y_hat = prior.mu + symbols * prior.step if self.quantize else y
+        if prior.final:  # the whole layer's prior (a context's passes agree where they overlap)
+            self.layers.append(LayerTrace(y, y_hat, prior.mu, prior.sigma, prior.step, symbols))
+        return y_hat
+
+
+class GivenLatents:
+    """ŷ of each layer from ``latent(k, prior)``: given values, or ones that follow the prior."""
+
+    def __init__(self, latent: Callable[[int, LayerPrior | None], torch.Tensor]):
+        self._latent = latent
+
+    def top(self) -> torch.Tensor:
+        return self._latent(0, None)
+
+    def latent(self, prior: LayerPrior) -> torch.Tensor:
+        return self._latent(prior.k, prior)
+
+
 @torch.no_grad()
 def trace(model: HierarchicalVAE, x: torch.Tensor, quality: float,
           quantize: bool = True) -> tuple[list[LayerTrace], torch.Tensor]:
@@ -54,36 +89,15 @@ def trace(model: HierarchicalVAE, x: torch.Tensor, quality: float,
     Returns:
         per-layer traces (top first) and x_hat (N, 3, H, W), not clamped.
     """
-    q = quality_tensor(quality, x.shape[0])
-    feats = model.bottom_up(x)
-    y = feats[0]
-    ones = torch.ones(y.shape[0], y.shape[1], 1, 1)
-    y_hat = torch.round(y) if quantize else y
-    layers = [LayerTrace(y, y_hat, torch.zeros_like(y), None, ones, torch.round(y))]
-    t = model.top_expand(y_hat)
-    for k in range(1, model.config.num_layers):
-        t = model.up[k - 1](t)
-        mu, raw = model.prior_raw(k, t)
-        y = model.posterior(k, feats[k], t)
-        step = model.log_step(k, q).exp()
-        if model.has_context(k):  # the non-anchors' prior sees the decoded anchors
-            anchors = mu + torch.round((y - mu) / step) * step if quantize else y
-            mu, sigma = model.context_params(t, anchors, mu, raw)
-        else:
-            sigma = F.softplus(raw)
-        symbols = torch.round((y - mu) / step)
-        y_hat = mu + symbols * step if quantize else y
-        layers.append(LayerTrace(y, y_hat, mu, sigma, step, symbols))
-        t = model.merge[k - 1](t, y_hat)
-    return layers, model.g_s(t)
+    policy = TracePolicy(model.bottom_up(x), quantize)
+    x_hat = model.g_s(model.top_down(policy, quality_tensor(quality, x.shape[0])))
+    return policy.layers, x_hat
 
 
 def decode_latents(model: HierarchicalVAE, y_hats: list[torch.Tensor]) -> torch.Tensor:
     """x_hat (N, 3, H, W) from given latents of every layer (absolute values, not residuals)."""
-    t = model.top_expand(y_hats[0])
-    for k in range(1, model.config.num_layers):
-        t = model.merge[k - 1](model.up[k - 1](t), y_hats[k])
-    return model.g_s(t)
+    q = quality_tensor(1.0, y_hats[0].shape[0], y_hats[0].dtype)
+    return model.g_s(model.top_down(GivenLatents(lambda k, prior: y_hats[k]), q))
 
 
 def layer_decoder(model: HierarchicalVAE, layers: list[LayerTrace], k: int) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -92,28 +106,20 @@ def layer_decoder(model: HierarchicalVAE, layers: list[LayerTrace], k: int) -> C
     Layers above ``k`` stay at their ``y_hat``; layers below keep their *symbols* (they
     are coded as residuals against their prior mean), so their latents move with the prior
     mean: ``y_hat_j = mu_j(t) + step_j * symbols_j``. Uses ``layers[*]`` of a batch of one
-    or more images.
+    or more images (with their steps: the pass's own quality is not used).
 
     Returns:
         f: y_hat_k (N, C_k, h_k, w_k) -> x_hat (N, 3, H, W), differentiable.
     """
-    L = model.config.num_layers
-
     def f(z: torch.Tensor) -> torch.Tensor:
-        t = model.top_expand(z if k == 0 else layers[0].y_hat)
-        for j in range(1, L):
-            t = model.up[j - 1](t)
+        def latent(j: int, prior: LayerPrior | None) -> torch.Tensor:
+            if j == k:
+                return z
             if j < k:
-                y_hat = layers[j].y_hat
-            elif j == k:
-                y_hat = z
-            else:
-                mu, raw = model.prior_raw(j, t)
-                y_hat = mu + layers[j].step * layers[j].symbols
-                if model.has_context(j):
-                    mu, _ = model.context_params(t, y_hat, mu, raw)
-                    y_hat = mu + layers[j].step * layers[j].symbols
-            t = model.merge[j - 1](t, y_hat)
-        return model.g_s(t)
+                return layers[j].y_hat
+            return prior.mu + layers[j].step * layers[j].symbols
+
+        q = quality_tensor(1.0, z.shape[0], z.dtype)
+        return model.g_s(model.top_down(GivenLatents(latent), q))
 
     return f

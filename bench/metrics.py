@@ -9,20 +9,14 @@ import math
 
 import numpy as np
 
+from codec.metrics import psnr_rgb_db  # noqa: F401 - one definition, re-exported for bench
+
 MS_SSIM_MIN_SIDE = 161  # pytorch_msssim: 4 downsamplings of an 11-tap window need > 160 px
 
 
 def bits_per_pixel(num_bytes: int, width: int, height: int) -> float:
     """Rate from the bytes really written: 8 * bytes / pixels."""
     return 8.0 * num_bytes / (width * height)
-
-
-def psnr_rgb_db(original: np.ndarray, decoded: np.ndarray) -> float:
-    """PSNR in dB over all pixels and the three channels, peak 255 (inf if identical)."""
-    if original.shape != decoded.shape:
-        raise ValueError(f"shape mismatch: {original.shape} vs {decoded.shape}")
-    mse = np.mean((original.astype(np.float64) - decoded.astype(np.float64)) ** 2)
-    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
 
 
 def ms_ssim(original: np.ndarray, decoded: np.ndarray) -> float:

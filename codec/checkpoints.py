@@ -92,22 +92,65 @@ def release_config(path: Path) -> ModelConfig:
         return ModelConfig.from_json(f.metadata()["config"])
 
 
-def load_release(name: str | None = None, folder: Path | None = None) -> tuple[str, HierarchicalVAE]:
-    """Load a shipped model by name (default: the manifest's default) -> (name, model)."""
+def verified_release(name: str | None, folder: Path | None = None, kind: str = "model") -> tuple[str, Path]:
+    """The release file of ``name`` (default: the manifest's default) in ``folder``, checked
+    against the sha256 in its manifest -> (name, path).
+
+    Raises:
+        CodecError: in one line, when it is not installed, missing or altered.
+    """
     folder = folder or checkpoint_dir()
     manifest = read_manifest(folder)
     name = name or manifest["default"]
     if not name:
-        raise CodecError(f"no model is installed in {folder} (see README: codec train / codec export)")
+        raise CodecError(f"no {kind} is installed in {folder} (see README: codec train / codec export)")
     entry = manifest["models"].get(name)
     if entry is None:
         known = ", ".join(sorted(manifest["models"])) or "none"
-        raise CodecError(f"unknown model {name!r} (installed: {known})")
+        raise CodecError(f"unknown {kind} {name!r} (installed: {known})")
     path = folder / entry["file"]
     if not path.exists():
-        raise CodecError(f"model file {path} is missing")
+        raise CodecError(f"{kind} file {path} is missing")
     if sha256_file(path) != entry["sha256"]:
-        raise CodecError(f"model file {path} does not match the sha256 in {MANIFEST}")
+        raise CodecError(f"{kind} file {path} does not match the sha256 in {MANIFEST}")
+    return name, path
+
+
+def read_release_file(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """A release file's metadata and tensors, as stored (no manifest check).
+
+    Raises:
+        CodecError: in one line, when it is not a safetensors file.
+    """
+    with _as_release_error(path), safe_open(str(path), framework="pt") as f:
+        return f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}
+
+
+def write_release(state: dict[str, torch.Tensor], metadata: dict[str, str], name: str, folder: Path,
+                  entry: dict, make_default: bool | None = False) -> Path:
+    """Write ``folder/name.safetensors`` (through a temporary file and a rename) and its
+    manifest entry (``entry`` plus file and sha256). ``make_default``: True makes it the
+    default, False makes it the default only of a folder without one, None: the folder has
+    no default (benchmark peers)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.safetensors"
+    tmp = path.with_suffix(".tmp")
+    save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp), metadata=metadata)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+    manifest = read_manifest(folder)
+    manifest["models"][name] = {"file": path.name, "sha256": sha256_file(path), **entry}
+    if make_default is None:
+        manifest.pop("default", None)
+    elif make_default or not manifest["default"]:
+        manifest["default"] = name
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def load_release(name: str | None = None, folder: Path | None = None) -> tuple[str, HierarchicalVAE]:
+    """Load a shipped model by name (default: the manifest's default) -> (name, model)."""
+    name, path = verified_release(name, folder)
     return name, read_release(path)
 
 
@@ -117,12 +160,10 @@ def read_release(path: Path) -> HierarchicalVAE:
     Raises:
         CodecError: in one line, when the file is not a release of our model.
     """
+    metadata, state = read_release_file(path)
     with _as_release_error(path):
-        with safe_open(str(path), framework="pt") as f:
-            config = ModelConfig.from_json(f.metadata()["config"])
-            state = {k: f.get_tensor(k).float() for k in f.keys()}
-        model = HierarchicalVAE(config)
-        model.load_state_dict(state)
+        model = HierarchicalVAE(ModelConfig.from_json(metadata["config"]))
+        model.load_state_dict({k: v.float() for k, v in state.items()})
     return model.eval()
 
 
@@ -140,20 +181,9 @@ def _as_release_error(path: Path):
 def export_release(model: HierarchicalVAE, name: str, folder: Path | None = None,
                    half: bool = True, description: str = "", make_default: bool = False) -> Path:
     """Write ``name.safetensors`` (config in the metadata) and its manifest entry."""
-    folder = folder or checkpoint_dir()
-    folder.mkdir(parents=True, exist_ok=True)
     dtype = torch.float16 if half else torch.float32
-    state = {k: v.detach().to(dtype).contiguous().cpu() for k, v in model.state_dict().items()}
+    state = {k: v.to(dtype) for k, v in model.state_dict().items()}
     config = ModelConfig(**{**json.loads(model.config.to_json()), "name": name})
-    path = folder / f"{name}.safetensors"
-    tmp = path.with_suffix(".tmp")
-    save_file(state, str(tmp), metadata={"config": config.to_json(), "format": "hvc-weights-1"})
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-    manifest = read_manifest(folder)
-    manifest["models"][name] = {"file": path.name, "sha256": sha256_file(path),
-                                "dtype": str(dtype).replace("torch.", ""), "description": description}
-    if make_default or not manifest["default"]:
-        manifest["default"] = name
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return path
+    return write_release(state, {"config": config.to_json(), "format": "hvc-weights-1"}, name,
+                         folder or checkpoint_dir(),
+                         {"dtype": str(dtype).replace("torch.", ""), "description": description}, make_default)

@@ -264,7 +264,7 @@ def cmd_export(args) -> int:
     from .checkpoints import export_release, read_training_state
     from .config import ModelConfig
     from .model import HierarchicalVAE
-    from .peer import config_from_json
+    from .training.peer import config_from_json
 
     path = Path(args.checkpoint)
     if path.is_dir():
@@ -272,7 +272,7 @@ def cmd_export(args) -> int:
     ckpt = read_training_state(path)
     config = config_from_json(ckpt["config"])
     if not isinstance(config, ModelConfig):
-        from .peer import build_model, export_peer
+        from .training.peer import build_model, export_peer
 
         peer = build_model(config)
         peer.load_state_dict(ckpt["model"])
@@ -311,7 +311,7 @@ def _error(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "train":
-        from .train import main as train_main
+        from .training.trainer import main as train_main
 
         return train_main(argv[1:])
     try:

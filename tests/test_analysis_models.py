@@ -31,7 +31,7 @@ def lively_tiny(seed: int = 0) -> HierarchicalVAE:
 
 
 def write_checkpoint(path: Path, model: HierarchicalVAE, step: int) -> Path:
-    """A file in the format of ``codec.train`` (the fields the analyses read)."""
+    """A file in the format of ``codec.training`` (the fields the analyses read)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"config": model.config.to_json(), "model": model.state_dict(), "step": step}, path)
     return path

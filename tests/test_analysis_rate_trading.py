@@ -30,7 +30,7 @@ def test_grids():
 def test_train_command():
     s = TrainSettings("data/train", steps=300, lmbda=0.013, latent_channels=(8, 12, 24))
     cmd = train_command(s, (0.5, 0.5, 2), Path("runs/x"), 300, resume=False, python="py")
-    assert cmd[:5] == ["py", "-m", "codec.train", "data/train", "--out"]
+    assert cmd[:5] == ["py", "-m", "codec.training", "data/train", "--out"]
     line = " ".join(cmd)
     for part in ("--steps 300", "--crop 64", "--lmbda 0.013", "--beta 0.5,0.5,2", "--channels 32",
                  "--image-channels 24", "--latent-channels 8,12,24", "--threads 1", "--no-progress"):
@@ -44,7 +44,7 @@ def test_train_command():
 
 
 class FakeTrainer:
-    """Stands in for ``python -m codec.train``: writes a checkpoint at the requested step."""
+    """Stands in for ``python -m codec.training``: writes a checkpoint at the requested step."""
 
     def __init__(self):
         self.calls: list[list[str]] = []
@@ -93,7 +93,7 @@ def test_evaluate_point_and_its_cache(tmp_path, monkeypatch):
 
 
 def test_two_real_training_runs_through_the_cli(tmp_path):
-    """2 grid points x 8 steps of a tiny model on synthetic images, through ``codec.train``."""
+    """2 grid points x 8 steps of a tiny model on synthetic images, through ``codec.training``."""
     data = tmp_path / "train"
     data.mkdir()
     for s in range(3):

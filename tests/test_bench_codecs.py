@@ -105,7 +105,7 @@ def tiny_peer(tmp_path_factory):
     from PIL import Image
 
     from codec.cli import main as cli_main
-    from codec.train import main as train_main
+    from codec.training.trainer import main as train_main
 
     root = tmp_path_factory.mktemp("peer")
     for i in range(3):

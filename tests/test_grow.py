@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from codec.config import ModelConfig
-from codec.grow import grow
+from codec.training.grow import grow
 from codec.model import HierarchicalVAE
-from codec.train import main as train_main
+from codec.training.trainer import main as train_main
 
 from conftest import natural_image
 from test_train import PEER_ARGS, TINY_ARGS, folder, _state  # noqa: F401  (fixture)
@@ -112,7 +112,7 @@ def test_train_init_from_bad_paths_are_input_errors(folder, tmp_path, capsys):  
 
 
 def test_grown_channels_pay_their_rate_gradually(folder, tmp_path):  # noqa: F811
-    from codec.train import Trainer, build_parser
+    from codec.training.trainer import Trainer, build_parser
 
     base = _base_run(folder, tmp_path)
     args = build_parser().parse_args([str(folder), "--out", str(tmp_path / "w"), *TINY_ARGS, "--init-from",
@@ -194,7 +194,7 @@ def test_train_init_from_adds_a_context(folder, tmp_path):  # noqa: F811
 
 
 def test_the_context_learns_at_its_own_rate(folder, tmp_path):  # noqa: F811
-    from codec.train import Trainer, build_parser
+    from codec.training.trainer import Trainer, build_parser
 
     base = _base_run(folder, tmp_path)
     args = build_parser().parse_args([str(folder), "--out", str(tmp_path / "c"), *TINY_ARGS, "--init-from",
@@ -234,7 +234,7 @@ def test_widened_transforms_decode_the_same_image(widths, monkeypatch):
 
 
 def test_train_init_from_widens_the_transforms_and_adds_quality_anchors(folder, tmp_path):  # noqa: F811
-    from codec.train import Trainer, build_parser
+    from codec.training.trainer import Trainer, build_parser
 
     base = _base_run(folder, tmp_path)
     source = _state(base)

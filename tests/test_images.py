@@ -67,7 +67,7 @@ def test_batch_needs_same_size(tiny_codec):
 
 
 def test_whole_validation_images_are_cut_to_the_top_stride():
-    from codec.training_data import whole_images
+    from codec.training.data import whole_images
 
     images = [np.zeros((321, 481, 3), np.uint8), np.zeros((2000, 3000, 3), np.uint8), np.zeros((40, 90, 3), np.uint8)]
     out = whole_images(images, 64)

@@ -11,7 +11,7 @@ from PIL import Image
 
 import codec
 from codec.cli import main as cli_main
-from codec.train import main as train_main
+from codec.training.trainer import main as train_main
 
 from conftest import REPO, natural_image
 
@@ -114,7 +114,7 @@ def test_ddp_gloo_two_processes(folder, tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "codec.train", str(folder), "--out", str(out), "--steps", "3", *TINY_ARGS]
+           "-m", "codec.training", str(folder), "--out", str(out), "--steps", "3", *TINY_ARGS]
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     ckpt = _state(out)
@@ -137,7 +137,7 @@ def test_mbt2018_mean_peer_trains_with_the_same_command(folder, tmp_path, monkey
 
 
 def test_retarget_log_steps_interpolates_and_extrapolates_at_high_rate_slope():
-    from codec.train import retarget_log_steps
+    from codec.training.run_config import retarget_log_steps
     old = (0.01, 0.04, 0.16)
     table = torch.tensor([[1.0, 0.0], [0.4, -1.0], [0.0, -3.0]])
     state = {"log_steps.0": table.clone(), "other": torch.ones(1)}
@@ -225,20 +225,23 @@ def test_shape_options_are_never_silently_ignored(folder, tmp_path):  # noqa: F8
 
 
 def test_learning_rate_schedules():
-    from codec.train import build_parser, lr_at
+    from codec.training.flags import Schedule, build_parser
 
-    cosine = build_parser().parse_args(["x", "--lr", "1e-3", "--warmup", "10", "--steps", "110"])
-    assert lr_at(0, cosine) == pytest.approx(1e-4) and lr_at(9, cosine) == pytest.approx(1e-3)
-    assert lr_at(60, cosine) == pytest.approx(1e-3 * (0.02 + 0.98 * 0.5))  # half-way down
-    assert lr_at(110, cosine) == pytest.approx(2e-5)
+    def schedule(*argv):
+        return Schedule.from_args(build_parser().parse_args(["x", *argv]))
+
+    cosine = schedule("--lr", "1e-3", "--warmup", "10", "--steps", "110")
+    assert cosine.lr_at(0) == pytest.approx(1e-4) and cosine.lr_at(9) == pytest.approx(1e-3)
+    assert cosine.lr_at(60) == pytest.approx(1e-3 * (0.02 + 0.98 * 0.5))  # half-way down
+    assert cosine.lr_at(110) == pytest.approx(2e-5)
     # warmup-stable-decay: the peak until the last 40 steps, then the same cosine over those
-    wsd = build_parser().parse_args(["x", "--lr", "1e-3", "--warmup", "10", "--steps", "110", "--decay-steps", "40"])
-    assert lr_at(9, wsd) == pytest.approx(1e-3) and lr_at(70, wsd) == pytest.approx(1e-3)
-    assert lr_at(90, wsd) == pytest.approx(1e-3 * (0.02 + 0.98 * 0.5))
-    assert lr_at(110, wsd) == pytest.approx(2e-5)
+    wsd = schedule("--lr", "1e-3", "--warmup", "10", "--steps", "110", "--decay-steps", "40")
+    assert wsd.lr_at(9) == pytest.approx(1e-3) and wsd.lr_at(70) == pytest.approx(1e-3)
+    assert wsd.lr_at(90) == pytest.approx(1e-3 * (0.02 + 0.98 * 0.5))
+    assert wsd.lr_at(110) == pytest.approx(2e-5)
     # the stable part does not depend on where the run will end: stop early, continue later
-    longer = build_parser().parse_args(["x", "--lr", "1e-3", "--warmup", "10", "--steps", "500", "--decay-steps", "40"])
-    assert [lr_at(s, longer) for s in range(70)] == [lr_at(s, wsd) for s in range(70)]
+    longer = schedule("--lr", "1e-3", "--warmup", "10", "--steps", "500", "--decay-steps", "40")
+    assert [longer.lr_at(s) for s in range(70)] == [wsd.lr_at(s) for s in range(70)]
 
 
 @pytest.mark.parametrize("flag", ["--lmbda", "--beta"])

@@ -10,7 +10,7 @@
         │                (Nakagawa, Kato & Suzuki, ICML 2021)
         ├─ ima           decoder Jacobian per layer: IMA contrast, column-norm spread, isometry,
         │                encoder/decoder self-consistency, q = 1..Q (Reizinger et al., NeurIPS 2022)
-        ├─ rate-trading  per-layer beta grid through ``python -m codec.train``, rates per layer,
+        ├─ rate-trading  per-layer beta grid through ``python -m codec.training``, rates per layer,
         │                distortion and progressive reconstructions (Xiao & Bamler, ICLR 2023)
         └─ similarity    linear CKA and orthogonal Procrustes between the activations of every
                          conv/GDN, across checkpoints, qualities and models (Bonheme & Grzes 2022)

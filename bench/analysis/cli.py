@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="columns at random channels and positions, or channels at one position")
     p.add_argument("--seed", type=int, default=0)
 
-    p = sub.add_parser("rate-trading", help="per-layer beta grid via codec.train (Xiao & Bamler 2023)")
+    p = sub.add_parser("rate-trading", help="per-layer beta grid via codec.training (Xiao & Bamler 2023)")
     p.add_argument("--train", type=Path, default=DEFAULT_TRAIN, help="training images (never a test set)")
     p.add_argument("--grid", default=None, help='beta vectors, top first: "1,1,1;0.5,0.5,2" '
                    "(default: upper layers x bottom layer in {0.5,1,2}^2)")

@@ -1,6 +1,6 @@
 """Which model an analysis looks at: a shipped release or a training checkpoint.
 
-A training checkpoint is the ``torch.save`` dict written by ``python -m codec.train``
+A training checkpoint is the ``torch.save`` dict written by ``python -m codec.training``
 (``"config"``: ModelConfig JSON, ``"model"``: state dict, ``"step"``), loaded with
 ``weights_only=True`` so no pickle code runs.
 """
@@ -41,7 +41,7 @@ class NamedModel:
 
 
 def load_checkpoint(path: Path | str) -> NamedModel:
-    """A ``checkpoint.pt`` (or a snapshot of one) written by ``codec.train``."""
+    """A ``checkpoint.pt`` (or a snapshot of one) written by ``codec.training``."""
     path = Path(path)
     payload = read_training_state(path)
     config = ModelConfig.from_json(payload["config"])

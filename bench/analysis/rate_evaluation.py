@@ -20,6 +20,7 @@ import torch
 
 from codec.container import VERSION as FORMAT_VERSION
 from codec.latent_codec import LatentCoder, LayerSymbols
+from codec.metrics import psnr_db
 
 from .models import load_checkpoint
 from .rate_trading import TrainedPoint, last_log
@@ -51,10 +52,7 @@ class PointResult:
 
 def psnr_8bit_db(x_hat: torch.Tensor, x: torch.Tensor) -> np.ndarray:
     """(N, 3, H, W) in [0, 1] -> (N,) PSNR in dB of the 8-bit rounded images."""
-    a = (x_hat.clamp(0, 1) * 255).round().double()
-    b = (x * 255).round().double()
-    mse = (a - b).square().mean(dim=(1, 2, 3)).clamp_min(1e-10)
-    return (10 * torch.log10(255.0**2 / mse)).numpy()
+    return psnr_db((x_hat.clamp(0, 1) * 255).round().double(), (x * 255).round().double(), peak=255.0).numpy()
 
 
 @torch.no_grad()

@@ -3,7 +3,7 @@
 Xiao & Bamler (ICLR 2023, "Trading information between latents in hierarchical VAEs")
 weight each layer's rate with its own beta_k in ``lmbda 255^2 MSE + sum_k beta_k bpp_k``;
 changing the betas moves information between layers at a similar total rate. This module
-builds and runs ``python -m codec.train`` for a grid of beta vectors, one run folder per
+builds and runs ``python -m codec.training`` for a grid of beta vectors, one run folder per
 point under ``<runs>/<settings slug>/<betas slug>/``, resumable and cached:
 
 * a point whose ``checkpoint.pt`` has reached the target step is not trained again;
@@ -34,7 +34,7 @@ from codec.checkpoints import read_training_state
 REPO = Path(__file__).resolve().parents[2]
 
 class TrainingFailed(RuntimeError):
-    """A ``codec.train`` subprocess exited with an error."""
+    """A ``codec.training`` subprocess exited with an error."""
 
 
 # (command, environment) -> return code; subprocess by default, a fake in tests.
@@ -102,8 +102,8 @@ def segment_targets(settings: TrainSettings) -> list[int]:
 
 def train_command(settings: TrainSettings, betas: Sequence[float], out: Path, steps: int,
                   resume: bool, python: str = sys.executable) -> list[str]:
-    """The ``python -m codec.train`` command line of one segment of one grid point."""
-    cmd = [python, "-m", "codec.train", settings.train_folder, "--out", str(out),
+    """The ``python -m codec.training`` command line of one segment of one grid point."""
+    cmd = [python, "-m", "codec.training", settings.train_folder, "--out", str(out),
            "--steps", str(steps), "--crop", str(settings.crop), "--batch", str(settings.batch),
            "--lmbda", f"{settings.lmbda:g}", "--beta", ",".join(f"{b:g}" for b in betas),
            "--channels", str(settings.channels), "--image-channels", str(settings.image_channels),

@@ -35,7 +35,7 @@ class Mbt2018Mean(Codec):
             import compressai
             import torch
 
-            from codec.peer import load_peer
+            from codec.training.peer import load_peer
 
             self.model, self.entry = load_peer(peer_name)
         except Exception as e:  # compressai missing, no shipped peer, bad file

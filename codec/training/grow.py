@@ -30,9 +30,9 @@ from dataclasses import replace
 
 import torch
 
-from .config import ModelConfig
-from .layers import GDN
-from .model import HierarchicalVAE
+from ..config import ModelConfig
+from ..layers import GDN
+from ..model import HierarchicalVAE
 
 
 def check(old: ModelConfig, new: ModelConfig) -> None:

@@ -11,14 +11,16 @@ CompressAI's own ``compress``/``decompress``.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .model import ForwardOutput
+from ..checkpoints import checkpoint_dir, read_manifest, read_release_file, verified_release, write_release
+from ..config import ModelConfig
+from ..errors import CodecError
+from ..model import ForwardOutput, HierarchicalVAE
 
 ARCH = "mbt2018-mean"
 
@@ -75,8 +77,6 @@ class PeerModel(nn.Module):
 
 def config_from_json(text: str):
     """ModelConfig or PeerConfig, by the ``arch`` field (absent: our hierarchical VAE)."""
-    from .config import ModelConfig
-
     data = json.loads(text)
     if data.get("arch") == ARCH:
         return PeerConfig(**data)
@@ -84,8 +84,6 @@ def config_from_json(text: str):
 
 
 def build_model(config) -> nn.Module:
-    from .model import HierarchicalVAE
-
     return PeerModel(config) if isinstance(config, PeerConfig) else HierarchicalVAE(config)
 
 
@@ -93,58 +91,32 @@ PEER_DIR = "peers"
 
 
 def peer_dir(folder: Path | None = None) -> Path:
-    from .checkpoints import checkpoint_dir
-
     return (folder or checkpoint_dir()) / PEER_DIR
 
 
 def export_peer(model: PeerModel, name: str, step: int, folder: Path | None = None,
                 description: str = "") -> Path:
     """Write ``peers/<name>.safetensors`` and its entry in ``peers/MANIFEST.json``."""
-    from safetensors.torch import save_file
-
-    from .checkpoints import MANIFEST, read_manifest, sha256_file
-
-    folder = peer_dir(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     # CompressAI's CDF buffers travel as they are (its load_state_dict wants them); update()
     # rebuilds them from the weights at load time anyway.
-    state = {k: v.detach().contiguous().cpu() for k, v in model.net.state_dict().items()}
-    path = folder / f"{name}.safetensors"
-    tmp = path.with_suffix(".tmp")
-    save_file(state, str(tmp), metadata={"config": model.config.to_json(), "step": str(step),
-                                         "format": "hvc-peer-1"})
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-    manifest = read_manifest(folder)
-    manifest.pop("default", None)
-    manifest["models"][name] = {"file": path.name, "sha256": sha256_file(path), "step": step,
-                                "description": description}
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return path
+    metadata = {"config": model.config.to_json(), "step": str(step), "format": "hvc-peer-1"}
+    return write_release(model.net.state_dict(), metadata, name, peer_dir(folder),
+                         {"step": step, "description": description}, make_default=None)
 
 
 def load_peer(name: str = ARCH, folder: Path | None = None) -> tuple[PeerModel, dict]:
     """A shipped peer, sha256-checked, with its entropy tables built -> (model, manifest entry)."""
-    from safetensors import safe_open
-
-    from .checkpoints import read_manifest, sha256_file
-    from .errors import CodecError
-
     folder = peer_dir(folder)
-    entry = read_manifest(folder)["models"].get(name)
-    if entry is None:
-        raise CodecError(f"no peer {name!r} in {folder} (train one: codec train --arch {ARCH}, then codec export)")
-    path = folder / entry["file"]
-    if not path.exists() or sha256_file(path) != entry["sha256"]:
-        raise CodecError(f"peer file {path} is missing or does not match its sha256")
-    with safe_open(str(path), framework="pt") as f:
-        config = PeerConfig(**json.loads(f.metadata()["config"]))
-        state = {k: f.get_tensor(k) for k in f.keys()}
+    name, path = verified_release(name, folder, kind="peer")
+    metadata, state = read_release_file(path)
+    try:
+        config = PeerConfig(**json.loads(metadata["config"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise CodecError(f"peer file {path} has no valid config ({type(e).__name__})") from None
     model = PeerModel(config)
     try:
         model.net.load_state_dict(state)
     except (KeyError, RuntimeError) as e:
         raise CodecError(f"peer file {path} does not fit {config}: {e}") from None
     model.net.update(force=True)
-    return model.eval(), entry
+    return model.eval(), read_manifest(folder)["models"][name]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # CompressAI's lambda ladder (MSE on [0, 1] images, loss = lmbda * 255^2 * MSE + bpp).
 DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
@@ -18,13 +18,7 @@ CONTEXTS = ("none", "checkerboard")
 DEFAULT_LAMBDA = 0.013
 
 
-# Fields added after the first releases, with the value older configs mean. Left out of
-# repr and JSON at that value, so older configs serialize (release metadata) and print
-# (bench cache keys) exactly as before.
-_LATER_FIELDS = {"context": "none"}
-
-
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True)
 class ModelConfig:
     """Shape of a :class:`codec.model.HierarchicalVAE`.
 
@@ -99,15 +93,8 @@ class ModelConfig:
         """The quality at :data:`DEFAULT_LAMBDA`: 4.0 for the 8 default anchors."""
         return self.quality_at(DEFAULT_LAMBDA)
 
-    def _fields(self) -> dict:
-        return {k: v for k, v in dataclasses.asdict(self).items()
-                if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
-
-    def __repr__(self) -> str:
-        return f"ModelConfig({', '.join(f'{k}={v!r}' for k, v in self._fields().items())})"
-
     def to_json(self) -> str:
-        return json.dumps(self._fields(), sort_keys=True)
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "ModelConfig":

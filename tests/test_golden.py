@@ -25,7 +25,6 @@ import importlib.metadata
 import json
 import os
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest

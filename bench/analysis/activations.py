@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -21,7 +20,7 @@ from .models import quality_tensor
 from .similarity import centered_gram
 
 ENCODER_PARTS = ("g_a", "down")
-DECODER_PARTS = ("top_expand", "up", "prior", "merge", "g_s")
+DECODER_PARTS = ("top_expand", "up", "prior", "context", "merge", "g_s")
 PROBED_TYPES = (nn.Conv2d, nn.ConvTranspose2d, GDN)
 
 
@@ -84,8 +83,3 @@ def common_layers(probes: list[Probe]) -> tuple[str, ...]:
     """Layers every probe has, in the first probe's order."""
     names = set.intersection(*(set(p.layers) for p in probes))
     return tuple(n for n in probes[0].layers if n in names)
-
-
-def layer_groups(layers: tuple[str, ...]) -> np.ndarray:
-    """(n_layers,) bool: True for encoder layers."""
-    return np.array([is_encoder(n) for n in layers])

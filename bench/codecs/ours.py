@@ -71,7 +71,7 @@ class Ours(Codec):
         from codec.container import VERSION
 
         return {"num_layers": self.num_layers, "name": self.model.name, "format": VERSION,
-                "digest": self.model.digest.hex(), "config": str(self.model.config)}
+                "digest": self.model.digest.hex()}
 
     def encode(self, image: np.ndarray, quality: float, clock: Clock | None = None) -> bytes:
         with entropy_clock(clock):

@@ -12,10 +12,9 @@ import sys
 from pathlib import Path
 
 from bench import codecs as registry
+from bench.datasets import KODAK, REPO, TRAIN
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_TRAIN = REPO.parent / "shared" / "data" / "train"
-DEFAULT_SPEED_IMAGE = REPO.parent / "shared" / "data" / "kodak" / "kodim01.png"
+DEFAULT_SPEED_IMAGE = KODAK / "kodim01.png"
 DEFAULT_RD_CODECS = ("ours", "mbt2018-mean") + registry.CLASSICAL + ("klt",)
 
 
@@ -66,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     readme.add_argument("--readme", type=Path, default=REPO / "README.md")
     readme.add_argument("--check", action="store_true", help="exit 1 if README is out of date; write nothing")
     fit = sub.add_parser("fit-klt", help="fit the KLT basis on training images")
-    fit.add_argument("--train", type=Path, default=DEFAULT_TRAIN, help="training images (never a test set)")
+    fit.add_argument("--train", type=Path, default=TRAIN, help="training images (never a test set)")
     fit.add_argument("--block", type=int, default=8)
     fit.add_argument("--out", type=Path, help="default: bench/klt_basis_b<block>.npz")
     return parser

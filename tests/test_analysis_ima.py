@@ -1,4 +1,4 @@
-"""bench.analysis.jacobian / latents / ima: IMA contrast and JVP Jacobians with known answers."""
+"""bench.analysis.ima (jacobian, report) and latents: IMA contrast and JVP Jacobians with known answers."""
 from __future__ import annotations
 
 import math
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench.analysis.ima import run_ima, sample_coordinates
-from bench.analysis.jacobian import column_norms, ima_contrast, jacobian_columns, random_contrast
+from bench.analysis.ima.report import run_ima, sample_coordinates
+from bench.analysis.ima.jacobian import column_norms, ima_contrast, jacobian_columns, random_contrast
 from bench.analysis.latents import decode_latents, layer_decoder, trace
 from bench.analysis.models import NamedModel
 from conftest import natural_image

@@ -1,4 +1,4 @@
-"""bench.analysis.rate_trading / rate_evaluation: commands, caching, resuming, parsing, evaluation."""
+"""bench.analysis.rate_trading (train, evaluate): commands, caching, resuming, parsing, evaluation."""
 from __future__ import annotations
 
 import json
@@ -9,9 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from bench.analysis import cli, rate_evaluation
-from bench.analysis.rate_evaluation import evaluate_point, rate_pairs
-from bench.analysis.rate_trading import (TrainSettings, betas_slug, default_grid, last_log, parse_grid,
+from bench.analysis import cli
+from bench.analysis.rate_trading import evaluate as rate_evaluation
+from bench.analysis.rate_trading.evaluate import evaluate_point, rate_pairs
+from bench.analysis.rate_trading.train import (TrainSettings, betas_slug, default_grid, last_log, parse_grid,
                                          segment_targets, train_command, train_point)
 from conftest import natural_image
 from test_analysis_models import lively_tiny, write_checkpoint

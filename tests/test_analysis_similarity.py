@@ -1,15 +1,15 @@
-"""bench.analysis.similarity / activations / similarity_report: CKA and Procrustes with known answers."""
+"""bench.analysis.similarity (cka, activations, report): CKA and Procrustes with known answers."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from bench.analysis.activations import ENCODER_PARTS, probe
+from bench.analysis.similarity.activations import ENCODER_PARTS, probe
 from bench.analysis.models import NamedModel
-from bench.analysis.similarity import (centered_gram, cka_from_grams, linear_cka, procrustes_from_grams,
+from bench.analysis.similarity.cka import (centered_gram, cka_from_grams, linear_cka, procrustes_from_grams,
                                        procrustes_similarity)
-from bench.analysis.similarity_report import run_similarity
+from bench.analysis.similarity.report import run_similarity
 from conftest import natural_image
 from test_analysis_models import lively_tiny
 

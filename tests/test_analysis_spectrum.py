@@ -1,4 +1,4 @@
-"""bench.analysis.spectrum / klt_spectrum / spectra / spectrum_report: known answers."""
+"""bench.analysis.spectrum (measure, klt, stats, report): known answers."""
 from __future__ import annotations
 
 import math
@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from bench.analysis.klt_spectrum import klt_eigenvalues, waterfill
+from bench.analysis.spectrum.klt import klt_eigenvalues, waterfill
 from bench.analysis.latents import trace
 from bench.analysis.models import NamedModel
-from bench.analysis.spectra import components_for, concentration, cumulative_share, pearson, spearman
-from bench.analysis.spectrum import gaussian_isometric_bits, measure, top_isometric_bits
-from bench.analysis.spectrum_report import run_spectrum
+from bench.analysis.spectrum.stats import components_for, concentration, cumulative_share, pearson, spearman
+from bench.analysis.spectrum.measure import gaussian_isometric_bits, measure, top_isometric_bits
+from bench.analysis.spectrum.report import run_spectrum
 from bench.klt_basis import from_blocks
 from codec.latent_codec import LatentCoder
 from conftest import natural_image

@@ -15,7 +15,13 @@
         └─ similarity    linear CKA and orthogonal Procrustes between the activations of every
                          conv/GDN, across checkpoints, qualities and models (Bonheme & Grzes 2022)
                  │
-                 └─> results JSON (outputs) + PNG (figures, the only matplotlib user here)
+                 └─> results JSON (outputs) + PNG (each analysis's figures, through plotting)
+
+One folder per analysis (``spectrum/``, ``ima/``, ``rate_trading/``, ``similarity/``): its
+``__init__`` is the entry (``HELP``, ``add_arguments``, ``run``), beside its maths and its
+``figures.py``. Shared: ``latents`` (the model's top-down pass, recorded), ``models``,
+``patches``, ``options``, ``outputs``, ``plotting``. A new analysis is a new folder and one
+line in ``cli.ANALYSES``.
 
 Every computation with a known answer (CKA, Procrustes, IMA contrast, KLT spectrum, JVP
 Jacobians, water-filling) has a test in ``tests/test_analysis_*.py`` on a tiny random model.

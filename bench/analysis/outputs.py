@@ -1,4 +1,4 @@
-"""Where results go and how: one JSON file per analysis (plus the PNGs of :mod:`.figures`).
+"""Where results go and how: one JSON file per analysis (plus the PNGs of each analysis's ``figures``).
 
 Result dataclasses are written with :func:`write_json`: nested dataclasses become objects,
 tuples and arrays lists, NaN and infinities ``null`` (strict JSON).

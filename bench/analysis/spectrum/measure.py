@@ -34,8 +34,8 @@ from codec.entropy_params import TOP_RADIUS
 from codec.latent_codec import LatentCoder
 from codec.model import HierarchicalVAE
 
-from .latents import LayerTrace, trace
-from .models import beta_of
+from ..latents import LayerTrace, trace
+from ..models import beta_of
 
 LOG2E = 1.0 / math.log(2.0)
 

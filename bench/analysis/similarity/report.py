@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from .activations import Probe, common_layers, is_encoder, probe
-from .models import NamedModel
-from .similarity import cka_from_grams, procrustes_from_grams
+from ..models import NamedModel
+from .cka import cka_from_grams, procrustes_from_grams
 
 
 @dataclass(frozen=True)

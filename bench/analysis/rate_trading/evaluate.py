@@ -21,8 +21,8 @@ from codec.container import VERSION as FORMAT_VERSION
 from codec.latent_codec import LatentCoder, LayerSymbols
 from codec.metrics import psnr_db
 
-from .models import load_checkpoint
-from .rate_trading import TrainedPoint, last_log
+from ..models import load_checkpoint
+from .train import TrainedPoint, last_log
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from torch import nn
 from codec.layers import GDN
 from codec.model import HierarchicalVAE
 
-from .models import quality_tensor
-from .similarity import centered_gram
+from ..models import quality_tensor
+from .cka import centered_gram
 
 ENCODER_PARTS = ("g_a", "down")
 DECODER_PARTS = ("top_expand", "up", "prior", "context", "merge", "g_s")

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from .jacobian import column_norms, ima_contrast, jacobian_columns, random_contrast
-from .latents import layer_decoder, trace
-from .models import NamedModel, beta_of
+from ..latents import layer_decoder, trace
+from ..models import NamedModel, beta_of
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ import numpy as np
 from bench.klt_basis import default_basis_path, load_basis
 from codec.latent_codec import LatentCoder
 
-from .klt_spectrum import klt_eigenvalues, waterfill
-from .models import NamedModel, beta_of
-from .spectra import concentration, pearson, spearman
-from .spectrum import ChannelStats, ImageBits, measure
+from .klt import klt_eigenvalues, waterfill
+from ..models import NamedModel, beta_of
+from .stats import concentration, pearson, spearman
+from .measure import ChannelStats, ImageBits, measure
 
 
 @dataclass(frozen=True)

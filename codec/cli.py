@@ -16,9 +16,9 @@ import warnings
 from pathlib import Path
 
 from .errors import CodecError, CodecWarning
+from .images import IMAGE_SUFFIXES
 
 SUFFIX = ".hvc"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"}
 EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 

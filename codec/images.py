@@ -21,6 +21,10 @@ from .container import check_dimensions
 from .errors import CodecError, CodecWarning, FormatError
 
 
+# File names read as images: the CLI's inputs, training folders, benchmark data sets.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"})
+
+
 @dataclass(frozen=True)
 class PreparedImage:
     pixels: np.ndarray  # (H, W, 3) uint8
@@ -101,8 +105,13 @@ def to_tensor(pixels: list[np.ndarray], multiple: int) -> torch.Tensor:
     to multiples of ``multiple``."""
     h, w = pixels[0].shape[:2]
     ph, pw = -h % multiple, -w % multiple
-    batch = np.stack([np.pad(p, ((0, ph), (0, pw), (0, 0)), mode="edge") for p in pixels])
-    return torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(255)
+    return batch_tensor(np.stack([np.pad(p, ((0, ph), (0, pw), (0, 0)), mode="edge") for p in pixels]))
+
+
+def batch_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) or (N, H, W, 3) uint8 -> (N, 3, H, W) float32 in [0, 1]."""
+    a = np.asarray(pixels)
+    return torch.from_numpy(np.ascontiguousarray(a[None] if a.ndim == 3 else a)).permute(0, 3, 1, 2).float().div_(255)
 
 
 def to_image(x: torch.Tensor, width: int, height: int, mode: str) -> Image.Image:

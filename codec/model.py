@@ -72,6 +72,18 @@ class ForwardOutput:
     channel_bits: list[torch.Tensor] | None = None
 
 
+def between_anchors(table: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+    """Rows of ``table`` (Q, ...), one per quality anchor, interpolated linearly at continuous
+    qualities (N,) in [1, Q] (clamped) -> (N, ...), in the dtype of ``table``."""
+    Q = table.shape[0]
+    if Q == 1:
+        return table[0].expand(quality.shape[0], *table.shape[1:])
+    pos = (quality - 1).clamp(0, Q - 1)
+    i0 = pos.floor().long().clamp(max=Q - 2)
+    w = (pos - i0.to(pos.dtype)).reshape(-1, *[1] * (table.dim() - 1))
+    return (1 - w) * table[i0] + w * table[i0 + 1]
+
+
 def ste_round(v: torch.Tensor) -> torch.Tensor:
     """Round in the forward pass, identity gradient in the backward pass."""
     return v + (torch.round(v) - v).detach()
@@ -193,27 +205,12 @@ class HierarchicalVAE(nn.Module):
         quality: (N,) float -> (N, C_k, 1, 1), interpolated between anchors (in the
         dtype of ``quality``, so coding can run it in float64).
         """
-        table = self.log_steps[k - 1].to(quality.dtype)
-        Q = table.shape[0]
-        if Q == 1:
-            out = table[0].expand(quality.shape[0], -1)
-        else:
-            pos = (quality - 1).clamp(0, Q - 1)
-            i0 = pos.floor().long().clamp(max=Q - 2)
-            w = (pos - i0.to(pos.dtype))[:, None]
-            out = (1 - w) * table[i0] + w * table[i0 + 1]
-        return out[:, :, None, None]
+        return between_anchors(self.log_steps[k - 1].to(quality.dtype), quality)[:, :, None, None]
 
     def lmbda(self, quality: torch.Tensor) -> torch.Tensor:
         """Rate-distortion weight at continuous quality (log-linear between anchors). (N,)"""
         lam = torch.tensor(self.config.lambdas, dtype=quality.dtype, device=quality.device).log()
-        Q = lam.shape[0]
-        if Q == 1:
-            return lam.exp().expand(quality.shape[0])
-        pos = (quality - 1).clamp(0, Q - 1)
-        i0 = pos.floor().long().clamp(max=Q - 2)
-        w = pos - i0.to(pos.dtype)
-        return ((1 - w) * lam[i0] + w * lam[i0 + 1]).exp()
+        return between_anchors(lam, quality).exp()
 
     # -- training ---------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, quality: torch.Tensor) -> ForwardOutput:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from bench.images import list_images, load_rgb
+from codec.images import batch_tensor
 
 
 def load_folder(folder: Path | str, limit: int | None = None) -> list[np.ndarray]:
@@ -20,7 +21,7 @@ def load_folder(folder: Path | str, limit: int | None = None) -> list[np.ndarray
 
 def to_batch(images: list[np.ndarray]) -> torch.Tensor:
     """Same-size (H, W, 3) uint8 -> (N, 3, H, W) float32 in [0, 1]."""
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255)
+    return batch_tensor(np.stack(images))
 
 
 def crop_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:

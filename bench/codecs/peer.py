@@ -60,13 +60,15 @@ class Mbt2018Mean(Codec):
         return timed_calls(clock, "entropy", [(m, f) for m in modules for f in ("compress", "decompress")])
 
     def encode(self, image: np.ndarray, quality: float, clock: Clock | None = None) -> bytes:
+        from codec.images import batch_tensor  # torch: loaded with the peer, not with the registry
+
         torch = self.torch
         height, width = image.shape[:2]
         if max(height, width) > 0xFFFF:
             raise ValueError(f"{self.name}: image {width}x{height} is too large for the header")
         ph, pw = -height % MULTIPLE, -width % MULTIPLE
         padded = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="edge")
-        x = torch.from_numpy(padded).permute(2, 0, 1)[None].float().div(255)
+        x = batch_tensor(padded)
         with torch.no_grad(), self._entropy_clock(clock):
             out = self.net.compress(x)
         (y_string,), (z_string,) = out["strings"]

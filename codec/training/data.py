@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
+from ..images import IMAGE_SUFFIXES, batch_tensor
+
 
 
 def list_images(folders: list[str | Path]) -> list[Path]:
@@ -68,7 +69,7 @@ class CropSampler:
             if self.rng.random() < 0.5:
                 patch = patch[::-1]
             out[i] = patch
-        return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255)
+        return batch_tensor(out)
 
     def state(self) -> dict:
         return self.rng.bit_generator.state
@@ -84,7 +85,7 @@ def center_crops(images: list[np.ndarray], size: int) -> torch.Tensor:
         y = (img.shape[0] - size) // 2
         x = (img.shape[1] - size) // 2
         crops.append(img[y : y + size, x : x + size])
-    return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float().div_(255)
+    return batch_tensor(np.stack(crops))
 
 
 def whole_images(images: list[np.ndarray], multiple: int, max_pixels: int = 768 * 512) -> list[torch.Tensor]:
@@ -100,5 +101,5 @@ def whole_images(images: list[np.ndarray], multiple: int, max_pixels: int = 768 
         if ch > h or cw > w:  # smaller than one top-layer position: skip
             continue
         y, x = (h - ch) // 2, (w - cw) // 2
-        out.append(torch.from_numpy(np.array(img[y : y + ch, x : x + cw])).permute(2, 0, 1)[None].float().div_(255))
+        out.append(batch_tensor(img[y : y + ch, x : x + cw]))
     return out

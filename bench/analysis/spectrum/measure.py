@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from codec.entropy_models import SCALE_MIN
 from codec.entropy_params import TOP_RADIUS
+from codec.images import batch_tensor
 from codec.latent_codec import LatentCoder
 from codec.model import HierarchicalVAE
 
@@ -148,7 +149,7 @@ def measure(model: HierarchicalVAE, images: list[tuple[str, np.ndarray]], qualit
     six_beta = 6.0 * beta_of(model, quality)
     per_image = []
     for name, image in images:
-        x = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255)
+        x = batch_tensor(image)
         layers, _ = trace(model, x, quality)
         symbols = coder.encode(x, quality)
         layer_bits, layer_iso, num_latents = [], [], 0

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import codecs as registry
+from bench.datasets import REPO
 from bench.images import load_rgb
 from bench.metrics import bits_per_pixel, psnr_rgb_db
 from bench.record import Clock
@@ -146,9 +147,19 @@ def speed_table(results: list[SpeedResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def shown_path(path: Path) -> str:
+    """``path`` as a reader can find it: relative to the folder that holds the repository
+    (``shared/data/kodak/kodim01.png``), not this machine's absolute path."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(REPO.parent))
+    except ValueError:
+        return path.name
+
+
 def write_speed(results: list[SpeedResult], out: Path, image_path: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
-    note = (f"Image: {image_path} (centre crop to 768x512 if larger). Seconds: median of repeats. "
+    note = (f"Image: {shown_path(image_path)} (centre crop to 768x512 if larger). Seconds: median of repeats. "
             "MB/s: raw RGB megabytes per second. Memory: peak RSS while coding minus RSS after loading, "
             "in a fresh process per codec (method in speed.json).\n\n")
     (out / "speed.md").write_text("# Coding speed\n\n" + note + speed_table(results))

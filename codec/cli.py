@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", help="output file, folder (several inputs) or '-' for stdout")
     c.add_argument("-q", "--quality", type=float, default=None,
                    help="quality in [1, Q], Q set by the model (`codec models`); "
-                   "default: the model's quality at lambda 0.013, 4 for 8 anchors")
+                   "default: the model's quality at lambda 0.013, which `codec models` shows")
     c.add_argument("--model", default=None, help="model name (see `codec models`)")
     c.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
 

@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start a new run from the weights of another run's checkpoint.pt or snapshot, of a "
                    "release .safetensors, or of an installed model (a name from `codec models`); "
                    "with a wider --latent-channels the latents grow without changing the decoded image "
-                   "(codec/grow.py); keeps its lambdas unless --lmbda moves them")
+                   "(codec/training/grow.py); keeps its lambdas unless --lmbda moves them")
     p.add_argument("--steps", type=int, default=100_000, help="total optimizer steps (sets the schedule)")
     p.add_argument("--stop-at", type=int, default=None,
                    help="save and stop at this step without changing the schedule (resume later)")

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from bench import codecs as registry
-from bench.datasets import KODAK, REPO, TRAIN
+from bench.datasets import HOLDOUT, KODAK, REPO, TRAIN
 
 DEFAULT_SPEED_IMAGE = KODAK / "kodim01.png"
 DEFAULT_RD_CODECS = ("ours", "mbt2018-mean") + registry.CLASSICAL + ("klt",)
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("--klt-basis", type=Path, help="KLT basis .npz (default: bench/klt_basis_b8.npz)")
     rd.add_argument("--model", default=None,
                     help="ours: a shipped model by name (default: the manifest's default); use --out to keep its results apart")
+    rd.add_argument("--effort", type=int, default=0, help="ours: the encoder's effort level (codec compress --effort)")
     rd.add_argument("--references", choices=("auto", "on", "off"), default="auto",
                     help="published Kodak curves of learned codecs (auto: when the dataset is Kodak)")
     rd.add_argument("--no-plots", action="store_true")
@@ -60,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     over.add_argument("--qualities", default="1,4,8")
     over.add_argument("--limit", type=int, default=None)
     over.add_argument("--model", default=None)
+    effort = sub.add_parser("effort", help="encoder effort levels: seconds and BD-rate on fixed image subsets")
+    effort.add_argument("--datasets", type=Path, nargs="+", default=[KODAK, HOLDOUT])
+    effort.add_argument("--images", type=int, default=8, help="the first N images of each data set")
+    effort.add_argument("--qualities", default="1,3,5,7,9,11", help="qualities of ours (comma list)")
+    effort.add_argument("--levels", default=None, help="effort levels (comma list; default: all)")
+    effort.add_argument("--model", default=None)
+    effort.add_argument("--out", type=Path, default=REPO / "results" / "effort")
+    effort.add_argument("--no-progress", action="store_true")
     readme = sub.add_parser("readme", help="rebuild README's results block from results/")
     readme.add_argument("--results", type=Path, default=REPO / "results")
     readme.add_argument("--readme", type=Path, default=REPO / "README.md")
@@ -74,10 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_rd(args) -> int:
     from bench.rd import RdOptions, run_rd
 
-    name = args.dataset.resolve().name + (f"-first{args.limit}" if args.limit else "")
+    name = (args.dataset.resolve().name + (f"-first{args.limit}" if args.limit else "")
+            + (f"-effort{args.effort}" if args.effort else ""))
     options = {"klt": {"basis_path": str(args.klt_basis)}} if args.klt_basis else {}
-    if args.model:
-        options["ours"] = {"model_name": args.model}
+    if args.model or args.effort:
+        options["ours"] = {"model_name": args.model, "effort": args.effort}
     result = run_rd(RdOptions(
         dataset=args.dataset, codecs=args.codecs, out=args.out or REPO / "results" / name,
         jobs=args.jobs, limit=args.limit, options=options, progress=not args.no_progress,
@@ -119,6 +129,20 @@ def cmd_overhead(args) -> int:
     return 0
 
 
+def cmd_effort(args) -> int:
+    from codec.refine import EFFORTS
+
+    from bench.effort import run_effort
+
+    levels = tuple(int(v) for v in args.levels.split(",")) if args.levels else tuple(range(len(EFFORTS)))
+    qualities = tuple(float(q) for q in args.qualities.split(","))
+    report, files = run_effort(args.datasets, args.images, qualities, levels, args.out, args.model,
+                               progress=not args.no_progress)
+    print(report)
+    print("wrote " + ", ".join(str(p) for p in files))
+    return 0
+
+
 def cmd_readme(args) -> int:
     from bench.readme import main as readme_main
 
@@ -133,4 +157,4 @@ def main(argv: list[str] | None = None) -> int:
         return analyze_main(argv[1:])
     args = build_parser().parse_args(argv)
     return {"rd": cmd_rd, "speed": cmd_speed, "fit-klt": cmd_fit_klt, "overhead": cmd_overhead,
-            "readme": cmd_readme}[args.command](args)
+            "effort": cmd_effort, "readme": cmd_readme}[args.command](args)

@@ -25,10 +25,10 @@ def _cached(name: str | None) -> Codec:
     return load(name)
 
 
-def compress(image, quality: float | None = None, model: str | None = None) -> bytes:
+def compress(image, quality: float | None = None, model: str | None = None, effort: int = 0) -> bytes:
     """Compress with a shipped model (default model unless ``model`` names one) at ``quality``
-    (None: the model's :attr:`Codec.default_quality`)."""
-    return _cached(model).compress(image, quality)
+    (None: the model's :attr:`Codec.default_quality`) and ``effort`` (see :meth:`Codec.compress`)."""
+    return _cached(model).compress(image, quality, effort)
 
 
 def decompress(data: bytes, layers: int | None = None) -> "PIL.Image.Image":  # noqa: F821

@@ -96,19 +96,32 @@ class Codec:
             raise CodecError(f"quality must be in [1, {self.num_qualities}], got {quality}")
         return int(round(q * 1000))
 
-    def _encode(self, images: list, quality: float | None):
+    def check_options(self, quality: float | None = None, effort: int = 0) -> None:
+        """Raise :class:`CodecError` (one line) if ``quality`` or ``effort`` is out of range."""
+        self._quality_milli(self.default_quality if quality is None else quality)
+        _effort(effort)
+
+    def _encode(self, images: list, quality: float | None, effort: int = 0, progress=None):
+        """-> prepared images, their symbols as a list of batches (effort 0: one batch of all;
+        else one batch per image, each refined on its own), quality in milli, width, height."""
         milli = self._quality_milli(self.default_quality if quality is None else quality)
+        level = _effort(effort)
         prepared = [prepare(im) for im in images]
         shapes = {p.pixels.shape for p in prepared}
         if len(shapes) != 1:
             raise CodecError("images coded in one batch must have the same size")
         h, w = prepared[0].pixels.shape[:2]
         x = to_tensor([p.pixels for p in prepared], self.config.pad_multiple)
-        layers = self._coder.encode(x, milli / 1000)
-        return prepared, layers, milli, w, h
+        if level.steps == 0:
+            return prepared, [self._coder.encode(x, milli / 1000)], milli, w, h
+        from .refine import refine
+
+        batches = [refine(self._coder, x[n : n + 1], h, w, milli / 1000, level, progress=progress).layers
+                   for n in range(x.shape[0])]
+        return prepared, batches, milli, w, h
 
     # -- public API ------------------------------------------------------------------------
-    def compress(self, image, quality: float | None = None) -> bytes:
+    def compress(self, image, quality: float | None = None, effort: int = 0, progress=None) -> bytes:
         """Compress one image.
 
         Args:
@@ -116,24 +129,30 @@ class Codec:
                 (H, W), (H, W, 1|3|4).
             quality: float in [1, num_qualities]; higher is more bits and higher PSNR.
                 None: :attr:`default_quality`.
+            effort: 0 (the encoder as trained, fastest) to :data:`codec.refine.MAX_EFFORT`:
+                refine the latents by gradient steps for fewer bits at equal quality
+                (:mod:`codec.refine`); the file decodes with any decoder of this format.
+            progress: optional ``progress(steps_done, steps)`` called during refinement.
         Returns:
             the ``.hvc`` file as bytes.
         """
-        return self.compress_batch([image], quality)[0]
+        return self.compress_batch([image], quality, effort, progress)[0]
 
-    def compress_batch(self, images: list, quality: float | None = None) -> list[bytes]:
+    def compress_batch(self, images: list, quality: float | None = None, effort: int = 0,
+                       progress=None) -> list[bytes]:
         """Compress same-size images in one pass of the network -> one file each."""
-        prepared, layers, milli, w, h = self._encode(list(images), quality)
+        prepared, batches, milli, w, h = self._encode(list(images), quality, effort, progress)
+        streams_all = [s for layers in batches for s in self._coder.encode_streams(layers)]
         files = []
-        for p, streams in zip(prepared, self._coder.encode_streams(layers)):
+        for p, streams in zip(prepared, streams_all):
             header = container.Header(w, h, p.mode, self.num_layers, milli, self.name, self.digest)
             files.append(container.serialize(header, streams))
         return files
 
-    def estimate(self, image, quality: float | None = None) -> Estimate:
+    def estimate(self, image, quality: float | None = None, effort: int = 0) -> Estimate:
         """Per-layer estimated bits of ``image`` without writing a file."""
-        _, layers, milli, w, h = self._encode([image], quality)
-        bits = self._coder.layer_bits(layers)[0]
+        _, batches, milli, w, h = self._encode([image], quality, effort)
+        bits = self._coder.layer_bits(batches[0])[0]
         return Estimate(w, h, milli / 1000,
                         tuple(LayerEstimate(float(b), float(b) / (w * h)) for b in bits))
 
@@ -178,6 +197,15 @@ class Codec:
         hd, streams, (H, W) = self._parse(data, layers)
         x_hat = self._coder.decode([streams], H, W, hd.quality)
         return to_image(x_hat[0], hd.width, hd.height, hd.mode)
+
+
+def _effort(effort):
+    """The :class:`codec.refine.Effort` of an effort level, or a one-line CodecError."""
+    from .refine import EFFORTS, MAX_EFFORT
+
+    if isinstance(effort, bool) or not isinstance(effort, (int, np.integer)) or not 0 <= effort <= MAX_EFFORT:
+        raise CodecError(f"effort must be an integer in 0..{MAX_EFFORT}, got {effort!r}")
+    return EFFORTS[int(effort)]
 
 
 def load(name: str | None = None) -> Codec:

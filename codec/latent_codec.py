@@ -86,10 +86,17 @@ class LatentCoder:
         self.top_down_model = copy.deepcopy(model).double().eval()
         # channels_last runs the full-resolution convolutions and GDNs ~1.7x faster on CPU.
         self.model = copy.deepcopy(model).float().eval().to(memory_format=torch.channels_last)
+        self.model.requires_grad_(False)  # inference only (encode-time refinement optimizes latents)
         self.config = model.config
         with torch.no_grad():
             self.coders: list[TableCoder] = [factorized_coder(self.top_down_model.top_density)]
         self.coders += [gaussian_coder()] * (self.config.num_layers - 1)
+
+    def model_on(self, device: torch.device) -> HierarchicalVAE:
+        """The float32 model on another device (encode-time refinement on a GPU), made once."""
+        if getattr(self, "_on", (None, None))[0] != device:
+            self._on = (device, copy.deepcopy(self.model).to(device))
+        return self._on[1]
 
     # -- the shared pass ----------------------------------------------------------------
     @torch.no_grad()
@@ -109,8 +116,18 @@ class LatentCoder:
     @torch.no_grad()
     def encode(self, x: torch.Tensor, quality: float) -> list[LayerSymbols]:
         """x: (N, 3, H, W) float32 in [0, 1], H and W multiples of the top stride."""
-        x = x.contiguous(memory_format=torch.channels_last)
-        feats = [f.double().contiguous() for f in self.model.bottom_up(x)]
+        return self.encode_features(self.analyze(x), quality)
+
+    @torch.no_grad()
+    def analyze(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The bottom-up features of x (float32, top first): what :meth:`encode_features` rounds."""
+        return self.model.bottom_up(x.contiguous(memory_format=torch.channels_last))
+
+    @torch.no_grad()
+    def encode_features(self, features: list[torch.Tensor], quality: float) -> list[LayerSymbols]:
+        """The symbols of given bottom-up features (the encoder's own, or refined ones): each
+        layer's residual against its snapped prior mean, rounded, as the decoder will see it."""
+        feats = [f.detach().double().contiguous() for f in features]
 
         def posterior_symbols(k: int, ids: np.ndarray, prior: LayerPrior | None) -> np.ndarray:
             if k == 0:
@@ -121,7 +138,9 @@ class LatentCoder:
             # broken model could exceed MAX_MAGNITUDE.
             return np.clip(v.numpy(), -MAX_MAGNITUDE, MAX_MAGNITUDE).astype(np.int64)
 
-        _, layers = self._top_down(x.shape[0], x.shape[2], x.shape[3], quality, posterior_symbols)
+        top = self.config.strides[0]
+        _, layers = self._top_down(feats[0].shape[0], feats[0].shape[2] * top, feats[0].shape[3] * top,
+                                   quality, posterior_symbols)
         return layers
 
     # -- decoder ------------------------------------------------------------------------

@@ -275,18 +275,19 @@ class TrainingPolicy:
 
     def top(self) -> torch.Tensor:
         y = self.feats[0]
-        self.channel_bits.append(_rate(lambda: self.model.top_density.bits(uniform_noise(y.float()))))
+        self.channel_bits.append(float32_bits(lambda: self.model.top_density.bits(uniform_noise(y.float()))))
         return ste_round(y)
 
     def latent(self, prior: LayerPrior) -> torch.Tensor:
         v = (self.feats[prior.k] - prior.mu) / prior.step
         if prior.final:  # the whole layer's rate under its whole prior
             sigma = (prior.sigma / prior.step).float()
-            self.channel_bits.append(_rate(lambda: gaussian_bits(uniform_noise(v.float()), sigma)))
+            self.channel_bits.append(float32_bits(lambda: gaussian_bits(uniform_noise(v.float()), sigma)))
         return prior.mu + ste_round(v) * prior.step
 
 
-def _rate(bits_fn) -> torch.Tensor:
-    """Bits per image and channel, (N, C), always in float32 (outside any bf16 autocast)."""
+def float32_bits(bits_fn) -> torch.Tensor:
+    """Bits per image and channel, (N, C), always in float32 (outside any bf16 autocast: bf16
+    has an 8-bit mantissa)."""
     with torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False):
         return bits_fn().sum(dim=(2, 3))

@@ -54,13 +54,18 @@ class Ours(Codec):
     name = "ours"
     description = "this project's layered learned codec (codec.load)"
 
-    def __init__(self, model_name: str | None = None) -> None:
+    def __init__(self, model_name: str | None = None, effort: int = 0) -> None:
         try:
             import codec
 
             self.model = codec.load(name=model_name)
         except Exception as e:  # no model installed, tampered weights, ...
             raise CodecUnavailable(f"ours: codec.load() failed: {type(e).__name__}: {e}") from None
+        self.effort = int(effort)
+        try:
+            self.model.check_options(effort=self.effort)
+        except Exception as e:
+            raise CodecUnavailable(f"ours: {e}") from None
         self.num_layers = int(self.model.num_layers)
         self.qualities = tuple(float(q) for q in range(1, self.model.num_qualities + 1))
 
@@ -70,12 +75,17 @@ class Ours(Codec):
         # or a change to the bitstream, is measured afresh.
         from codec.container import VERSION
 
-        return {"num_layers": self.num_layers, "name": self.model.name, "format": VERSION,
-                "digest": self.model.digest.hex()}
+        settings = {"num_layers": self.num_layers, "name": self.model.name, "format": VERSION,
+                    "digest": self.model.digest.hex()}
+        if self.effort:  # effort 0 keeps the keys of the runs made before effort levels existed
+            from codec.refine import EFFORTS
+
+            settings["effort"] = {"level": self.effort, **vars(EFFORTS[self.effort])}
+        return settings
 
     def encode(self, image: np.ndarray, quality: float, clock: Clock | None = None) -> bytes:
         with entropy_clock(clock):
-            return self.model.compress(Image.fromarray(image), quality=float(quality))
+            return self.model.compress(Image.fromarray(image), quality=float(quality), effort=self.effort)
 
     def decode(self, data: bytes, clock: Clock | None = None, layers: int | None = None) -> np.ndarray:
         with entropy_clock(clock):

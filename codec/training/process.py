@@ -8,21 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
+from ..refine import fast_bf16
+
 
 def use_bf16(choice: str, device: torch.device) -> bool:
-    if choice != "auto":
-        return choice == "on"
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    try:
-        return "avx512_bf16" in Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
+    return choice == "on" if choice != "auto" else fast_bf16(device)
 
 
 class Process:

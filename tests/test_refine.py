@@ -13,7 +13,7 @@ from codec.images import to_image, to_tensor
 from codec.refine import EFFORTS, MAX_EFFORT, Effort, refine
 from conftest import REPO, natural_image
 
-SHORT = Effort(steps=12, seconds=0, check_every=4)
+SHORT = Effort(steps=12, seconds=0, checks=3)
 
 
 @pytest.mark.parametrize("seed,quality", [(1, 2.0), (2, 6.5), (3, 10.0)])

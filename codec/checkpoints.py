@@ -26,10 +26,17 @@ from .model import HierarchicalVAE
 MANIFEST = "MANIFEST.json"
 
 
+PACKAGED = Path(__file__).resolve().parent / "models"  # where a wheel installs checkpoints/
+CHECKOUT = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
 def checkpoint_dir() -> Path:
-    """``$CODEC_CHECKPOINTS`` if set, else the repository's ``checkpoints/``."""
+    """``$CODEC_CHECKPOINTS`` if set; else the models installed with the package (a wheel or a
+    non-editable install); else the repository's ``checkpoints/`` (a checkout)."""
     env = os.environ.get("CODEC_CHECKPOINTS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "checkpoints"
+    if env:
+        return Path(env)
+    return PACKAGED if (PACKAGED / MANIFEST).exists() else CHECKOUT
 
 
 def read_manifest(folder: Path | None = None) -> dict:

@@ -91,9 +91,8 @@ def _write(path: str, data: bytes, force: bool) -> None:
         sys.stdout.buffer.flush()
         return
     target = Path(path)
-    if target.exists() and not force:
+    if target.exists() and not force:  # again: it may have appeared while this input was coded
         raise CodecError(f"{target} exists (use --force to overwrite)")
-    target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -103,6 +102,17 @@ def _write(path: str, data: bytes, force: bool) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _check_output(path: str, force: bool) -> None:
+    """Before any work on an input: can its output be written?"""
+    if path == "-":
+        return
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise CodecError(f"cannot write {target}: no such folder {target.parent}")
+    if target.exists() and not force:
+        raise CodecError(f"{target} exists (use --force to overwrite)")
 
 
 def _expand(inputs: list[str], suffixes: set[str]) -> list[str]:
@@ -128,7 +138,10 @@ def _outputs(files: list[str], output: str | None, default_suffix) -> list[str]:
         return [default_suffix(files[0])]
     if output == "-":
         raise UsageError("several inputs cannot all go to stdout")
-    if output:
+    if output:  # a folder, made if missing
+        if Path(output).exists() and not Path(output).is_dir():
+            raise CodecError(f"{output} is not a folder (several inputs need an output folder)")
+        Path(output).mkdir(parents=True, exist_ok=True)
         return [str(Path(output) / Path(default_suffix(f)).name) for f in files]
     return [default_suffix(f) for f in files]
 
@@ -178,8 +191,7 @@ def cmd_compress(args) -> int:
     outputs = _outputs(files, args.output, lambda f: str(Path(f).with_suffix(SUFFIX)))
 
     def work(src, dst):
-        if dst != "-" and Path(dst).exists() and not args.force:
-            raise CodecError(f"{dst} exists (use --force to overwrite)")
+        _check_output(dst, args.force)
         image = _load_image(src)
         with warnings.catch_warnings(record=True) as caught, _step_bar(args.effort, src) as progress:
             warnings.simplefilter("always", CodecWarning)
@@ -219,8 +231,7 @@ def cmd_decompress(args) -> int:
     outputs = _outputs(files, args.output, _decoded_name)
 
     def work(src, dst):
-        if dst != "-" and Path(dst).exists() and not args.force:
-            raise CodecError(f"{dst} exists (use --force to overwrite)")
+        _check_output(dst, args.force)
         image = codec.decompress(_read(src), layers=args.layers)
         fmt = "PNG" if dst == "-" or Path(dst).suffix.lower() in ("", ".png", SUFFIX) else None
         buf = io.BytesIO()

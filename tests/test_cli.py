@@ -103,11 +103,22 @@ def test_folder_and_several_inputs(workdir):
     (["compress", "a.png", "-q", "x"], 1, "invalid float"),
     (["compress", "a.png", "--model", "nope"], 2, "unknown model"),
     (["decompress", "a.png", "--layers", "x"], 1, "invalid int"),
+    (["compress", "a.png", "-q", "0", "-o", "a.png"], 2, "quality must be in"),  # not "a.png exists"
+    (["compress", "a.png", "-e", "9"], 1, "invalid choice: 9"),
+    (["compress", "a.png", "-o", "missing/dir/a.hvc"], 2, "no such folder missing/dir"),
 ])
 def test_errors_are_one_line(workdir, capsys, argv, code, message):
     assert main(argv) == code
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err
+
+
+def test_decompress_into_a_missing_folder_is_one_line_and_writes_nothing(workdir, capsys):
+    assert main(["compress", "a.png"]) == 0
+    assert main(["decompress", "a.hvc", "-o", "missing/dir/x.png"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("no such folder missing/dir") and "exists" not in err and len(err.splitlines()) == 1
+    assert not (workdir / "missing").exists()
 
 
 def test_corrupt_file_exit_2(workdir, capsys):

@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("inputs", nargs="+", help=".hvc files or folders; '-' reads stdin")
     d.add_argument("-o", "--output", help="output file, folder (several inputs) or '-' for stdout")
     d.add_argument("--layers", type=int, default=None, help="decode only the top K layers")
+    d.add_argument("--max-pixels", type=int, default=None, metavar="N",
+                   help="refuse files claiming more than N pixels, before decoding (default 25,000,000, "
+                   "about 10 GB of memory; 0: no limit)")
     d.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
 
     i = sub.add_parser("info", help="header, per-layer bytes and bpp of .hvc files")
@@ -232,7 +235,7 @@ def cmd_decompress(args) -> int:
 
     def work(src, dst):
         _check_output(dst, args.force)
-        image = codec.decompress(_read(src), layers=args.layers)
+        image = codec.decompress(_read(src), layers=args.layers, max_pixels=args.max_pixels)
         fmt = "PNG" if dst == "-" or Path(dst).suffix.lower() in ("", ".png", SUFFIX) else None
         buf = io.BytesIO()
         try:

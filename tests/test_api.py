@@ -138,3 +138,11 @@ def test_default_quality_sits_at_one_lambda_whatever_the_anchors(tiny_codec):
     assert replace(wide, lambdas=(0.0004, 0.0009)).default_quality == 2.0  # clamped to the range
     between = 1 + math.log(1.3) / math.log(2)  # 0.013 is 1.3x the first of two anchors a factor 2 apart
     assert replace(wide, lambdas=(0.01, 0.02)).default_quality == pytest.approx(between, abs=1e-3)
+
+
+def test_a_file_of_a_model_not_installed_names_it_and_its_weights(tiny_codec):
+    data = tiny_codec.compress(natural_image(32, 48), 2.0)
+    with pytest.raises(codec.FormatError) as e:
+        codec.decompress(data)
+    message = str(e.value)
+    assert repr(tiny_codec.name) in message and tiny_codec.digest.hex() in message and "\n" not in message

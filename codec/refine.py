@@ -116,9 +116,11 @@ def fast_bf16(device: torch.device) -> bool:
 
 @dataclass(frozen=True)
 class Refined:
-    """The kept iterate: its symbols, their bits and the coded loss (bpp + lambda 255^2 MSE)."""
+    """The kept iterate: its symbols and features, and its coded loss (bpp + lambda 255^2 MSE)
+    against the encoder's own (effort 0)."""
 
     layers: list[LayerSymbols]
+    features: list[torch.Tensor]  # float32, top first, on the CPU
     loss: float
     loss_effort0: float
     step: int  # 0: the encoder's own features were best
@@ -145,7 +147,7 @@ def refine(coder: LatentCoder, x: torch.Tensor, height: int, width: int, quality
     layers = coder.encode_features(start, quality)
     lmbda = float(coder.model.lmbda(torch.full((1,), float(quality), dtype=torch.float64))[0])
     loss0 = coded_loss(coder, layers, x, height, width, quality, lmbda)
-    best = Refined(layers, loss0, loss0, 0)
+    best = Refined(layers, start, loss0, loss0, 0)
 
     # The gradient steps run on a GPU when there is one; the coder (tables, snapping) stays on the CPU.
     device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
@@ -175,11 +177,11 @@ def refine(coder: LatentCoder, x: torch.Tensor, height: int, width: int, quality
         loss.backward()
         optimizer.step()
         if step % effort.check_every == 0 or step == effort.steps:
-            layers = coder.encode_features([(o + u * d).detach().cpu() for o, u, d in zip(origin, units, deltas)],
-                                           quality)
+            current = [(o + u * d).detach().cpu() for o, u, d in zip(origin, units, deltas)]
+            layers = coder.encode_features(current, quality)
             value = coded_loss(coder, layers, x, height, width, quality, lmbda)
             if value < best.loss:
-                best = Refined(layers, value, best.loss_effort0, step)
+                best = Refined(layers, current, value, best.loss_effort0, step)
         if progress is not None:
             progress(step, effort.steps)
     return best

@@ -46,6 +46,18 @@ def test_ima(setup):
     assert len(result["qualities"]) == 2 and (out / "ima.png").exists()
 
 
+def test_amortization(setup):
+    root, data, _, model = setup
+    out = root / "amortization"
+    assert cli.main(["amortization", "--dataset", str(data), "--model", str(model), "--qualities", "2,7",
+                     "--limit", "2", "--crop", "64", "--steps", "6", "--out", str(out)]) == 0
+    result = json.loads((out / "amortization.json").read_text())
+    assert [q["quality"] for q in result["qualities"]] == [2, 7] and (out / "amortization.png").exists()
+    for q in result["qualities"]:
+        assert q["loss_change"] <= 0 and len(q["rms_steps"]) == len(q["changed"]) == 3
+        assert all(0 <= v <= 1 for v in q["changed"])
+
+
 def test_similarity_training_and_quality(setup):
     root, data, run, model = setup
     out = root / "similarity"

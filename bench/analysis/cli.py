@@ -24,6 +24,7 @@ ANALYSES = {
     "ima": "bench.analysis.ima",
     "rate-trading": "bench.analysis.rate_trading",
     "similarity": "bench.analysis.similarity",
+    "amortization": "bench.analysis.amortization",
 }
 
 

@@ -110,8 +110,10 @@ def to_tensor(pixels: list[np.ndarray], multiple: int) -> torch.Tensor:
 
 def batch_tensor(pixels: np.ndarray) -> torch.Tensor:
     """(H, W, 3) or (N, H, W, 3) uint8 -> (N, 3, H, W) float32 in [0, 1]."""
-    a = np.asarray(pixels)
-    return torch.from_numpy(np.ascontiguousarray(a[None] if a.ndim == 3 else a)).permute(0, 3, 1, 2).float().div_(255)
+    a = np.ascontiguousarray(np.asarray(pixels)[None] if np.ndim(pixels) == 3 else pixels)
+    if not a.flags.writeable:  # torch wants writable memory (the float copy below never writes back)
+        a = a.copy()
+    return torch.from_numpy(a).permute(0, 3, 1, 2).float().div_(255)
 
 
 def to_image(x: torch.Tensor, width: int, height: int, mode: str) -> Image.Image:

@@ -198,7 +198,7 @@ class Codec:
             FormatError: the file is malformed, corrupted or made by another model.
         """
         hd, streams, (H, W) = self._parse(data, layers, max_pixels)
-        x_hat = self._coder.decode([streams], H, W, hd.quality)
+        x_hat = self._coder.decode([streams], H, W, hd.quality, tiled=hd.version >= 3)
         return to_image(x_hat[0], hd.width, hd.height, hd.mode)
 
 

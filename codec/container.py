@@ -17,9 +17,13 @@ from dataclasses import dataclass
 from .errors import FormatError
 
 MAGIC = b"HVC\x89"
-VERSION = 2  # 2: every table ends in an escape symbol (codec.ans)
+# 2: every table ends in an escape symbol (codec.ans). 3: the synthesis of images wider or
+# taller than one tile runs over tiles (codec.latent_codec.TILE), which can move a few 8-bit
+# values of such images by 1 against one whole-image pass; version 2 files decode in one pass.
+VERSION = 3
+READABLE = (2, 3)  # every version a shipped model ever wrote
 MAX_SIDE = 32768
-MAX_PIXELS = 1 << 25  # about 33.5 megapixels
+MAX_PIXELS = 1 << 27  # about 134 megapixels
 MAX_LAYERS = 16
 MODES = {"L": 1, "RGB": 3}
 _MODE_NAMES = {v: k for k, v in MODES.items()}
@@ -36,6 +40,7 @@ class Header:
     quality_milli: int
     model_name: str
     weights_digest: bytes  # 8 bytes
+    version: int = VERSION  # what a parsed file says; a new file is written in VERSION
 
     @property
     def quality(self) -> float:
@@ -81,7 +86,9 @@ def serialize(header: Header, chunks: list[bytes]) -> bytes:
     if len(chunks) != header.num_layers:
         raise FormatError(f"{len(chunks)} chunks for {header.num_layers} layers")
     name = header.model_name.encode("utf-8")
-    head = _FIXED.pack(MAGIC, VERSION, 0, MODES[header.mode], header.num_layers, header.width,
+    if header.version not in READABLE:
+        raise FormatError(f"cannot write format version {header.version}")
+    head = _FIXED.pack(MAGIC, header.version, 0, MODES[header.mode], header.num_layers, header.width,
                        header.height, header.quality_milli, len(name)) + name + header.weights_digest
     parts = [head, struct.pack("<I", zlib.crc32(head))]
     for payload in chunks:
@@ -101,8 +108,9 @@ def parse(data: bytes) -> Container:
     if len(data) < _FIXED.size:
         raise FormatError("file is truncated inside its header")
     magic, version, flags, mode, num_layers, width, height, quality_milli, name_len = _FIXED.unpack_from(data)
-    if version != VERSION:
-        raise FormatError(f"unknown format version {version} (this decoder reads version {VERSION})")
+    if version not in READABLE:
+        raise FormatError(f"unknown format version {version} (this decoder reads versions "
+                          f"{', '.join(map(str, READABLE))})")
     header_size = _FIXED.size + name_len + 8 + 4
     if len(data) < header_size:
         raise FormatError("file is truncated inside its header")
@@ -118,7 +126,7 @@ def parse(data: bytes) -> Container:
     except UnicodeDecodeError:
         raise FormatError("model name is not valid UTF-8") from None
     digest = data[_FIXED.size + name_len : header_size - 4]
-    header = Header(width, height, _MODE_NAMES[mode], num_layers, quality_milli, name, digest)
+    header = Header(width, height, _MODE_NAMES[mode], num_layers, quality_milli, name, digest, version)
     _validate(header)
 
     chunks = []

@@ -22,6 +22,28 @@ from .entropy_params import factorized_coder, gaussian_coder, scale_index, snap_
 from .model import HierarchicalVAE, LayerPrior
 
 
+# The full-resolution transforms run over tiles of TILE x TILE finest-layer latents (TILE * 16 =
+# 1024 pixels a side) with HALO latents of overlap on each side, so their memory is bounded by
+# the tile, not the image; an image within one tile runs in one piece, as before. The layout
+# depends on the image size only. The transforms see less than 2 latents around a position (5x5
+# kernels, stride 2, four times), so with a halo of 4 every tile computes the values of a
+# whole-image pass up to float rounding (about 4e-7: the convolution sums in another order for
+# another window size), which moved 3 of 2,088,960 8-bit values by 1 in a test of 2 x 3 tiles.
+# So files of format version 2 (written before tiling) decode in one pass, to their old pixels,
+# and tiled synthesis is what format version 3 specifies.
+TILE = 64
+HALO = 4
+
+
+def tiles(h: int, w: int):
+    """((i0, i1, j0, j1), (a, b, c, d)) per tile of an h x w latent grid: the latents it delivers
+    and the window (halo included, cut at the borders) it is computed from."""
+    for i0 in range(0, h, TILE):
+        for j0 in range(0, w, TILE):
+            i1, j1 = min(h, i0 + TILE), min(w, j0 + TILE)
+            yield (i0, i1, j0, j1), (max(0, i0 - HALO), min(h, i1 + HALO), max(0, j0 - HALO), min(w, j1 + HALO))
+
+
 @dataclass(frozen=True)
 class LayerSymbols:
     """Symbols of one layer for a batch: values and table ids, both (N, C, h, w) int64.
@@ -108,9 +130,19 @@ class LatentCoder:
         t = self.top_down_model.top_down(policy, q)
         return t, policy.layers
 
-    def _synthesize(self, t: torch.Tensor) -> torch.Tensor:
-        t = t.float().contiguous(memory_format=torch.channels_last)
-        return self.model.g_s(t).clamp_(0, 1).contiguous()
+    def _synthesize(self, t: torch.Tensor, tiled: bool = True) -> torch.Tensor:
+        """The last top-down state (N, C, h, w) -> x_hat (N, 3, 16 h, 16 w) in [0, 1], over tiles
+        (``tiled``, format version 3) or in one pass (version 2)."""
+        t = t.float()
+        N, _, h, w = t.shape
+        if not tiled or (h <= TILE and w <= TILE):
+            return self.model.g_s(t.contiguous(memory_format=torch.channels_last)).clamp_(0, 1).contiguous()
+        s = self.config.base_stride
+        out = torch.empty(N, 3, h * s, w * s)
+        for (i0, i1, j0, j1), (a, b, c, d) in tiles(h, w):
+            y = self.model.g_s(t[:, :, a:b, c:d].contiguous(memory_format=torch.channels_last))
+            out[:, :, i0 * s:i1 * s, j0 * s:j1 * s] = y[:, :, (i0 - a) * s:(i1 - a) * s, (j0 - c) * s:(j1 - c) * s]
+        return out.clamp_(0, 1)
 
     # -- encoder ------------------------------------------------------------------------
     @torch.no_grad()
@@ -120,8 +152,20 @@ class LatentCoder:
 
     @torch.no_grad()
     def analyze(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The bottom-up features of x (float32, top first): what :meth:`encode_features` rounds."""
-        return self.model.bottom_up(x.contiguous(memory_format=torch.channels_last))
+        """The bottom-up features of x (float32, top first): what :meth:`encode_features` rounds.
+        ``g_a`` runs over tiles (see :data:`TILE`)."""
+        s = self.config.base_stride
+        N, _, H, W = x.shape
+        h, w = H // s, W // s
+        if h <= TILE and w <= TILE:
+            return self.model.bottom_up(x.contiguous(memory_format=torch.channels_last))
+        f = None
+        for (i0, i1, j0, j1), (a, b, c, d) in tiles(h, w):
+            y = self.model.g_a(x[:, :, a * s:b * s, c * s:d * s].contiguous(memory_format=torch.channels_last))
+            if f is None:
+                f = torch.empty(N, y.shape[1], h, w)
+            f[:, :, i0:i1, j0:j1] = y[:, :, i0 - a:i1 - a, j0 - c:j1 - c]
+        return self.model.hyper_analysis(f.contiguous(memory_format=torch.channels_last))
 
     @torch.no_grad()
     def encode_features(self, features: list[torch.Tensor], quality: float) -> list[LayerSymbols]:
@@ -146,11 +190,12 @@ class LatentCoder:
     # -- decoder ------------------------------------------------------------------------
     @torch.no_grad()
     def decode(self, streams: list[list[bytes]], height: int, width: int,
-               quality: float) -> torch.Tensor:
+               quality: float, tiled: bool = True) -> torch.Tensor:
         """streams[n][k]: layer k of image n, for a prefix of layers (absent layers are
-        decoded as their prior means, i.e. symbol 0). -> (N, 3, H, W) float32 in [0, 1]."""
+        decoded as their prior means, i.e. symbol 0). -> (N, 3, H, W) float32 in [0, 1].
+        ``tiled``: False for files of format version 2 (see :data:`TILE`)."""
         t, _ = self._decode_top_down(streams, height, width, quality)
-        return self._synthesize(t)
+        return self._synthesize(t, tiled)
 
     @torch.no_grad()
     def decode_symbols(self, streams: list[list[bytes]], height: int, width: int,

@@ -155,7 +155,10 @@ class HierarchicalVAE(nn.Module):
     # -- pieces shared by training and coding --------------------------------------------
     def bottom_up(self, x: torch.Tensor) -> list[torch.Tensor]:
         """x: (N, 3, H, W) in [0, 1], H and W multiples of the top stride -> features, top first."""
-        f = self.g_a(x)
+        return self.hyper_analysis(self.g_a(x))
+
+    def hyper_analysis(self, f: torch.Tensor) -> list[torch.Tensor]:
+        """The finest layer's feature ``g_a(x)`` -> the features of every layer, top first."""
         feats = [f]
         for down in self.down:
             f = down(f)

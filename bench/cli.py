@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--repeats", type=int, default=5)
     speed.add_argument("--threads", type=int, default=1, help="torch threads (classical codecs use one)")
     speed.add_argument("--out", type=Path, default=REPO / "results" / "speed")
+    speed.add_argument("--sizes", default=None,
+                       help="instead: ours through the CLI at these sizes, e.g. 768x512,3840x2160,6000x4000: "
+                       "seconds and whole-process peak RSS (writes sizes.md)")
+    speed.add_argument("--quality", type=float, default=7.0, help="with --sizes: the quality")
 
     sub.add_parser("analyze", help="paper analyses: spectrum, ima, rate-trading, similarity "
                                    "(see python -m bench analyze --help)", add_help=False)
@@ -103,6 +107,17 @@ def cmd_speed(args) -> int:
     if not args.image.exists():
         print(f"error: no image at {args.image}; pass --image", file=sys.stderr)
         return 2
+    if args.sizes:
+        from bench.speed import run_sizes, sizes_table
+
+        sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",")]
+        table = sizes_table(run_sizes(args.image, sizes, args.quality, args.threads, args.out / "sizes"),
+                            args.threads)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "sizes.md").write_text("# Sizes\n\n" + table)
+        print(table)
+        print(f"wrote {args.out / 'sizes.md'}")
+        return 0
     results, skipped = run_speed(args.image, args.codecs, args.bpp, args.repeats, args.threads)
     for message in skipped:
         print(f"skipped {message}", file=sys.stderr)

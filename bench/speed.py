@@ -166,3 +166,65 @@ def write_speed(results: list[SpeedResult], out: Path, image_path: Path) -> list
     (out / "speed.json").write_text(json.dumps({"image": str(image_path), "results": [asdict(r) for r in results]},
                                                indent=2) + "\n")
     return [out / "speed.md", out / "speed.json"]
+
+
+@dataclass(frozen=True)
+class SizeResult:
+    width: int
+    height: int
+    encode_seconds: float
+    decode_seconds: float
+    encode_peak_mib: float  # peak RSS of the whole `codec compress` process
+    decode_peak_mib: float
+    bytes: int
+
+
+def _cli(args: list[str], threads: int) -> tuple[float, float]:
+    """Run ``codec ARGS`` in a fresh process -> (wall seconds, its peak RSS in MiB), like
+    ``/usr/bin/time -f %M``."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "codec", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace")
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise RuntimeError(f"codec {' '.join(args)} failed: {err.strip()}")
+    return seconds, usage.ru_maxrss / 1024.0
+
+
+def run_sizes(image_path: Path, sizes: list[tuple[int, int]], quality: float, threads: int,
+              folder: Path) -> list[SizeResult]:
+    """``codec compress`` / ``decompress`` of the image resized to each size (Lanczos), one fresh
+    process each: wall seconds (imports and model load included) and whole-process peak RSS."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    source = Image.open(image_path).convert("RGB")
+    results = []
+    for w, h in sizes:
+        png, hvc, out = folder / f"{w}x{h}.png", folder / f"{w}x{h}.hvc", folder / f"{w}x{h}.out.png"
+        source.resize((w, h), Image.LANCZOS).save(png)
+        enc = _cli(["compress", str(png), "-o", str(hvc), "-q", f"{quality:g}", "-f"], threads)
+        dec = _cli(["decompress", str(hvc), "-o", str(out), "-f", "--max-pixels", "0"], threads)
+        results.append(SizeResult(w, h, enc[0], dec[0], enc[1], dec[1], hvc.stat().st_size))
+        for p in (png, hvc, out):
+            p.unlink()
+    return results
+
+
+def sizes_table(results: list[SizeResult], threads: int) -> str:
+    lines = ["| size | MP | compress s | decompress s | compress peak RSS (MiB) | decompress peak RSS (MiB) "
+             "| bpp |", "|" + "---|" * 7]
+    for r in results:
+        mp = r.width * r.height / 1e6
+        lines.append(f"| {r.width}x{r.height} | {mp:.1f} | {r.encode_seconds:.1f} | {r.decode_seconds:.1f} "
+                     f"| {r.encode_peak_mib:.0f} | {r.decode_peak_mib:.0f} | {8 * r.bytes / (r.width * r.height):.3f} |")
+    return (f"Whole `codec compress` / `codec decompress` processes ({threads} threads; imports and model "
+            "load included), peak RSS as `/usr/bin/time -f %M` reports it.\n\n" + "\n".join(lines) + "\n")

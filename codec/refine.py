@@ -126,16 +126,22 @@ class Refined:
     step: int  # 0: the encoder's own features were best
 
 
-def coded_loss(coder: LatentCoder, layers: list[LayerSymbols], x: torch.Tensor, height: int,
-               width: int, quality: float, lmbda: float) -> float:
-    """The loss of what the coder would write: bits under its tables per pixel, plus lmbda 255^2
-    times the MSE (on [0, 1]) of the decoder's 8-bit output over the image, not its padding.
-    x: (1, 3, H, W)."""
+def coded_stats(coder: LatentCoder, layers: list[LayerSymbols], x: torch.Tensor, height: int,
+                width: int, quality: float) -> tuple[float, float]:
+    """What the coder would write: its bits under the coder's tables and the MSE (on 0..255) of the
+    decoder's 8-bit output over the image, not its padding. x: (1, 3, H, W)."""
     bits = float(coder.layer_bits(layers).sum())
     x_hat = coder.reconstruct(layers, x.shape[2], x.shape[3], quality)
     a = (x_hat[0, :, :height, :width] * 255).round().double()
     b = (x[0, :, :height, :width] * 255).round().double()
-    return bits / (height * width) + lmbda * float((a - b).square().mean())
+    return bits, float((a - b).square().mean())
+
+
+def coded_loss(coder: LatentCoder, layers: list[LayerSymbols], x: torch.Tensor, height: int,
+               width: int, quality: float, lmbda: float) -> float:
+    """bpp + lmbda 255^2 MSE (on [0, 1]) of what the coder would write (:func:`coded_stats`)."""
+    bits, mse = coded_stats(coder, layers, x, height, width, quality)
+    return bits / (height * width) + lmbda * mse
 
 
 def refine(coder: LatentCoder, x: torch.Tensor, height: int, width: int, quality: float,

@@ -3,6 +3,7 @@ the kept features moved (rms in units of the layer's quantization step; 1 for th
 the share of symbols that changed, and the change of the coded loss, bits and PSNR."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -11,7 +12,7 @@ import torch
 
 from codec.api import Codec
 from codec.images import to_tensor
-from codec.refine import Effort, refine
+from codec.refine import Effort, coded_stats, refine
 
 from ..models import NamedModel
 
@@ -45,12 +46,9 @@ def _crop(image: np.ndarray, size: int) -> np.ndarray:
     return image[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
 
 
-def _psnr(coder, layers, x, h, w, q) -> tuple[float, float]:
-    bits = float(coder.layer_bits(layers).sum())
-    x_hat = coder.reconstruct(layers, x.shape[2], x.shape[3], q)
-    a = (x_hat[0, :, :h, :w] * 255).round().double()
-    b = (x[0, :, :h, :w] * 255).round().double()
-    return bits, 10 * float(torch.log10(255.0**2 / (a - b).square().mean().clamp_min(1e-10)))
+def _bits_psnr(coder, layers, x, h, w, q) -> tuple[float, float]:
+    bits, mse = coded_stats(coder, layers, x, h, w, q)
+    return bits, 10 * math.log10(255.0**2 / max(mse, 1e-10))
 
 
 def run_amortization(named: NamedModel, images: list[tuple[str, np.ndarray]], qualities: list[float], crop: int,
@@ -75,8 +73,8 @@ def run_amortization(named: NamedModel, images: list[tuple[str, np.ndarray]], qu
                 unit = 1.0 if k == 0 else coder.model.log_step(k, qq).exp()
                 moved[k].append(float((((r.features[k] - start[k]) / unit) ** 2).mean()))
                 changed[k].append(float(np.mean(r.layers[k].values != plain[k].values)))
-            b0, p0 = _psnr(coder, plain, x, h, w, q)
-            b1, p1 = _psnr(coder, r.layers, x, h, w, q)
+            b0, p0 = _bits_psnr(coder, plain, x, h, w, q)
+            b1, p1 = _bits_psnr(coder, r.layers, x, h, w, q)
             losses.append(r.loss / r.loss_effort0 - 1)
             bits0.append(b0), bits1.append(b1), psnr0.append(p0), psnr1.append(p1), best.append(r.step)
             progress(f"q={q:g} {name}: coded loss {100 * losses[-1]:+.2f}% (kept step {r.step})")

@@ -265,8 +265,8 @@ def cmd_info(args) -> int:
         c = parse(data)
         h = c.header
         pixels = h.width * h.height
-        print(f"{src}: {h.width}x{h.height} {h.mode}, model {h.model_name} ({h.weights_digest.hex()}), "
-              f"quality {h.quality:g}, {len(c.chunks)}/{h.num_layers} layers, "
+        print(f"{src}: format {h.version}, {h.width}x{h.height} {h.mode}, model {h.model_name} "
+              f"({h.weights_digest.hex()}), quality {h.quality:g}, {len(c.chunks)}/{h.num_layers} layers, "
               f"{len(data)} bytes, {8 * len(data) / pixels:.4f} bpp")
         print(f"  header {c.header_size} bytes")
         for k, size in enumerate(c.chunk_sizes):

@@ -68,12 +68,18 @@ def test_ctrl_c_during_a_long_encode_leaves_no_output(tmp_path):
     src = tmp_path / "big.png"
     Image.fromarray(natural_image(512, 768, seed=7)).save(src)
     out = tmp_path / "big.hvc"
+    # SIG_DFL in the child: a job started in the background by a shell inherits SIGINT ignored,
+    # and Python then never turns Ctrl-C into KeyboardInterrupt.
     proc = subprocess.Popen([sys.executable, "-m", "codec", "compress", str(src), "-e", str(MAX_EFFORT),
-                             "-o", str(out)], cwd=REPO, stderr=subprocess.PIPE)
+                             "-o", str(out)], cwd=REPO, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen, deadline = b"", time.time() + 120
     while b"step" not in seen and time.time() < deadline:  # refinement runs: its progress bar
         seen += proc.stderr.read(1)
     proc.send_signal(signal.SIGINT)
-    rest = proc.communicate(timeout=60)[1]
+    try:
+        rest = proc.communicate(timeout=60)[1]
+    finally:
+        proc.kill()
     assert proc.returncode == 130, (seen + rest).decode(errors="replace")
     assert not out.exists() and list(tmp_path.iterdir()) == [src]

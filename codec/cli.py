@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .errors import CodecError, CodecWarning
 from .images import IMAGE_SUFFIXES
+from .api import MAX_DECODE_PIXELS
 from .refine import EFFORTS
 
 SUFFIX = ".hvc"
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="quality in [1, Q], Q set by the model (`codec models`); "
                    "default: the model's quality at lambda 0.013, which `codec models` shows")
     c.add_argument("-e", "--effort", type=int, default=0, choices=range(len(EFFORTS)), metavar="N",
-                   help="encoder effort, 0.." f"{len(EFFORTS) - 1}: 0 the encoder as trained (~{EFFORTS[0].seconds:g} s); "
+                   help=f"encoder effort, 0..{len(EFFORTS) - 1}: 0 the encoder as trained (~{EFFORTS[0].seconds:g} s); "
                    + "; ".join(f"{n}: {e.steps} refinement steps (~{e.seconds:g} s)" for n, e in enumerate(EFFORTS) if n)
                    + " (a 768x512 image on 2 cores; every level decodes with the same decoder)")
     c.add_argument("--model", default=None, help="model name (see `codec models`)")
@@ -55,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", help="output file, folder (several inputs) or '-' for stdout")
     d.add_argument("--layers", type=int, default=None, help="decode only the top K layers")
     d.add_argument("--max-pixels", type=int, default=None, metavar="N",
-                   help="refuse files claiming more than N pixels, before decoding (default 25,000,000, "
-                   "about 10 GB of memory; 0: no limit)")
+                   help=f"refuse files claiming more than N pixels, before decoding (default "
+                   f"{MAX_DECODE_PIXELS:,}, about 9 GB of memory; 0: no limit)")
     d.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
 
     i = sub.add_parser("info", help="header, per-layer bytes and bpp of .hvc files")

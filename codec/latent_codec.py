@@ -109,6 +109,7 @@ class LatentCoder:
         # channels_last runs the full-resolution convolutions and GDNs ~1.7x faster on CPU.
         self.model = copy.deepcopy(model).float().eval().to(memory_format=torch.channels_last)
         self.model.requires_grad_(False)  # inference only (encode-time refinement optimizes latents)
+        self._on_device: dict[torch.device, HierarchicalVAE] = {}
         self.config = model.config
         with torch.no_grad():
             self.coders: list[TableCoder] = [factorized_coder(self.top_down_model.top_density)]
@@ -116,9 +117,9 @@ class LatentCoder:
 
     def model_on(self, device: torch.device) -> HierarchicalVAE:
         """The float32 model on another device (encode-time refinement on a GPU), made once."""
-        if getattr(self, "_on", (None, None))[0] != device:
-            self._on = (device, copy.deepcopy(self.model).to(device))
-        return self._on[1]
+        if device not in self._on_device:
+            self._on_device[device] = copy.deepcopy(self.model).to(device)
+        return self._on_device[device]
 
     # -- the shared pass ----------------------------------------------------------------
     @torch.no_grad()

@@ -172,8 +172,12 @@ def refine(coder: LatentCoder, x: torch.Tensor, height: int, width: int, quality
     generator = torch.Generator().manual_seed(seed)
     target = x[:, :, :height, :width].to(device)
     pixels = height * width
+
+    def features() -> list[torch.Tensor]:
+        return [o + u * d for o, u, d in zip(origin, units, deltas)]
+
     for step in range(1, effort.steps + 1):
-        feats = [o + u * d for o, u, d in zip(origin, units, deltas)]
+        feats = features()
         noise = [torch.rand((2, *f.shape), generator=generator).clamp_(1e-7, 1 - 1e-7).to(device) for f in feats]
         policy = SoftRoundingPolicy(model, feats, effort.tau(step - 1), noise)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -185,7 +189,7 @@ def refine(coder: LatentCoder, x: torch.Tensor, height: int, width: int, quality
         loss.backward()
         optimizer.step()
         if step % effort.check_every == 0 or step == effort.steps:
-            current = [(o + u * d).detach().cpu() for o, u, d in zip(origin, units, deltas)]
+            current = [f.detach().cpu() for f in features()]
             layers = coder.encode_features(current, quality)
             value = coded_loss(coder, layers, x, height, width, quality, lmbda)
             if value < best.loss:

@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("checkpoint", help="run folder or checkpoint.pt")
     e.add_argument("--name", required=True)
     e.add_argument("--float32", action="store_true", help="keep float32 (default: float16)")
+    e.add_argument("--ema", action="store_true", help="release the run's moving average of the weights "
+                   "(trained with --ema) instead of its last weights")
     e.add_argument("--default", action="store_true", help="make it the default model")
     e.add_argument("--description", default="")
     return p
@@ -309,6 +311,10 @@ def cmd_export(args) -> int:
     if path.is_dir():
         path = path / "checkpoint.pt"
     ckpt = read_training_state(path)
+    if args.ema:
+        if "ema" not in ckpt:
+            raise CodecError(f"{path} has no moving average of the weights (train with --ema)")
+        ckpt["model"] = ckpt["ema"]["model"]
     config = config_from_json(ckpt["config"])
     if not isinstance(config, ModelConfig):
         from .training.peer import build_model, export_peer

@@ -93,6 +93,52 @@ def test_export_then_compress(folder, tmp_path, monkeypatch):
     assert model.decompress(model.compress(img, 3)).size == (40, 40)
 
 
+def test_moving_average_of_the_weights_resumes_exactly_and_exports(folder, tmp_path, monkeypatch, capsys):
+    straight, paused = tmp_path / "a", tmp_path / "b"
+    ema = ["--ema", "0.9"]
+    assert train_main([str(folder), "--out", str(straight), "--steps", "6", *TINY_ARGS, *ema]) == 0
+    assert train_main([str(folder), "--out", str(paused), "--steps", "6", "--stop-at", "3", *TINY_ARGS, *ema]) == 0
+    assert train_main([str(folder), "--out", str(paused), "--steps", "6", "--resume", *TINY_ARGS, *ema]) == 0
+    a, b = _state(straight), _state(paused)
+    assert a["ema"]["updates"] == b["ema"]["updates"] == 6
+    for name, value in a["ema"]["model"].items():
+        assert torch.equal(value, b["ema"]["model"][name]), name
+    # the average is not the last weights, and lies within the range the weights moved over
+    moved = [n for n, v in a["model"].items() if v.is_floating_point() and not torch.equal(v, a["ema"]["model"][n])]
+    assert moved
+    records = [json.loads(line) for line in (straight / "log.jsonl").read_text().splitlines()]
+    validation = [r["validation"] for r in records if "validation" in r]
+    assert validation and "coded" in validation[0]["ema"]["q1"]
+
+    monkeypatch.setenv("CODEC_CHECKPOINTS", str(tmp_path / "ckpts"))
+    assert cli_main(["export", str(straight), "--name", "tiny-ema", "--ema", "--float32"]) == 0
+    released = codec.load("tiny-ema")._coder.model.state_dict()
+    for name, value in a["ema"]["model"].items():
+        assert torch.equal(released[name].float(), value.float()), name
+    capsys.readouterr()
+    plain = tmp_path / "c"
+    assert train_main([str(folder), "--out", str(plain), "--steps", "1", *TINY_ARGS]) == 0
+    capsys.readouterr()
+    assert cli_main(["export", str(plain), "--name", "x", "--ema"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no moving average" in err and len(err.splitlines()) == 1
+
+
+def test_moving_average_decay_warms_up():
+    from codec.training.trainer import WeightAverage
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    average = WeightAverage(model, 0.5)
+    for value in (10.0, 20.0):
+        with torch.no_grad():
+            model.weight.fill_(value)
+        average.update(model)
+    # update 0: d = min(0.5, 1/10) = 0.1 -> 0.9 * 10 = 9; update 1: d = min(0.5, 2/11) -> 9 + (9/11) * 11
+    assert average.model.weight.item() == pytest.approx(9.0 + (1 - 2 / 11) * (20.0 - 9.0))
+
+
 def test_export_of_a_file_that_is_no_checkpoint_is_one_line(tmp_path, capsys):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")

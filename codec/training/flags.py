@@ -34,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "the last N steps, which decay it (cosine) to --min-lr-ratio (warmup-stable-decay: a run "
                    "stopped in the stable part with --stop-at continues later at the same lr, and a copy "
                    "of it resumed to the end gives the annealed model)")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="also keep an exponential moving average of the weights with this decay (e.g. 0.999; "
+                   "0: none); its decay ramps up as (1+n)/(10+n) over its first n updates, validation reports "
+                   "it as well, and `codec export --ema` releases it")
     p.add_argument("--grow-warmup", type=int, default=4000,
                    help="with --init-from and wider latents: the new channels' rate weight ramps from 0 to "
                    "1 over this many steps, so the decoder learns to use them before they pay (0: at once)")

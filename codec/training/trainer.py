@@ -33,6 +33,35 @@ from .run_config import plan_run
 from .state import RunFolder
 
 
+class WeightAverage:
+    """An exponential moving average of a model's parameters and buffers (Polyak averaging, as
+    lossy-vae trains with): ``avg += (1 - d) * (w - avg)`` after each step, with the decay
+    ``d = min(decay, (1 + n) / (10 + n))`` over the first ``n`` updates so early weights fade."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        if not 0 < decay < 1:
+            raise SystemExit(f"error: --ema takes a decay in (0, 1), got {decay}")
+        self.decay, self.updates = decay, 0
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for avg, w in zip(self.model.state_dict().values(), model.state_dict().values()):
+            if avg.is_floating_point():
+                avg.lerp_(w, 1 - d)
+            else:
+                avg.copy_(w)
+        self.updates += 1
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "updates": self.updates, "decay": self.decay}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.updates = int(state["updates"])
+
+
 class Trainer:
     def __init__(self, args):
         self.args = args
@@ -88,6 +117,9 @@ class Trainer:
             if self.main:
                 print(f"initialised from {args.init_from} ({describe(source.config, self.config)})",
                       file=sys.stderr)
+        self.ema = WeightAverage(self.model, args.ema) if args.ema > 0 else None
+        if self.ema is not None and plan.resume is not None and "ema" in plan.resume:
+            self.ema.load_state_dict(plan.resume["ema"])
         self.net = self.process.wrap(self.model)
 
     # -- checkpoints ---------------------------------------------------------------------
@@ -118,6 +150,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             **({"aux_optimizer": self.aux_optimizer.state_dict()} if self.aux_optimizer else {}),
             "step": self.step,
+            **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
             **({"grown_from": self.grown_from} if self.grown_from is not None else {}),
             "elapsed_seconds": self.elapsed,
             "sampler_states": states,
@@ -147,6 +180,8 @@ class Trainer:
             self.aux_optimizer.zero_grad(set_to_none=True)
             self.model.aux_loss().backward()
             self.aux_optimizer.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
         self.step += 1
         return {"loss": loss.item(), "bpp": [r.mean().item() for r in out.bpp],
                 "psnr_db": psnr_db(x_hat.detach(), x).mean().item()}
@@ -165,6 +200,19 @@ class Trainer:
     # -- validation ----------------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> dict:
+        result = self._validate(self.model)
+        if self.ema is not None:
+            result["ema"] = self._validate(self.ema.model)
+        return result
+
+    def _validate(self, model) -> dict:
+        train_model, self.model = self.model, model
+        try:
+            return self._validate_current()
+        finally:
+            self.model = train_model
+
+    def _validate_current(self) -> dict:
         self.model.eval()
         Q = self.config.num_qualities
         qualities = sorted({1.0, float(1 + (Q - 1) // 2), float(Q)})

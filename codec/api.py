@@ -113,7 +113,9 @@ class Codec:
         h, w = prepared[0].pixels.shape[:2]
         x = to_tensor([p.pixels for p in prepared], self.config.pad_multiple)
         if level.steps == 0:
-            return prepared, [self._coder.encode(x, milli / 1000)], milli, w, h
+            features = self._coder.analyze(x)
+            del x  # 12 bytes a pixel, freed before the top-down pass
+            return prepared, [self._coder.encode_features(features, milli / 1000)], milli, w, h
         from .refine import refine
 
         batches = [refine(self._coder, x[n : n + 1], h, w, milli / 1000, level, progress=progress).layers
@@ -184,7 +186,7 @@ class Codec:
         """The per-layer symbols and table ids a decoder derives from ``data``
         (:class:`codec.latent_codec.LayerSymbols`, top first); for determinism checks."""
         hd, streams, (H, W) = self._parse(data, None)
-        return self._coder.decode_symbols([streams], H, W, hd.quality)
+        return self._coder.decode_symbols([streams], H, W, hd.quality, hd.version)
 
     def decompress(self, data: bytes, layers: int | None = None, max_pixels: int | None = None) -> Image.Image:
         """Decode a file (or a prefix of its layers) to a PIL.Image in the original mode.
@@ -198,7 +200,7 @@ class Codec:
             FormatError: the file is malformed, corrupted or made by another model.
         """
         hd, streams, (H, W) = self._parse(data, layers, max_pixels)
-        x_hat = self._coder.decode([streams], H, W, hd.quality, tiled=hd.version >= 3)
+        x_hat = self._coder.decode([streams], H, W, hd.quality, hd.version)
         return to_image(x_hat[0], hd.width, hd.height, hd.mode)
 
 

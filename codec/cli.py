@@ -378,5 +378,26 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
+def return_freed_memory() -> None:
+    """Make glibc hand every freed block of 1 MiB or more back to the system at once.
+
+    By default its threshold for that grows (up to 32 MiB) each time a large block is freed, so
+    the many short-lived tensors of a large image stay in the heap after they are freed and the
+    process's peak RSS counts them twice: measured on 3840x2160, compress 1.81 -> 1.51 GB and
+    decompress 1.55-1.67 -> 1.49 GB, coding time within noise. The command line owns its
+    process, so it sets this (``mallopt(M_MMAP_THRESHOLD)``); the library leaves a host
+    process's allocator alone (``MALLOC_MMAP_THRESHOLD_=1048576`` does the same from outside).
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD (glibc's malloc.h)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
 def entry_point() -> None:
+    return_freed_memory()
     sys.exit(main())

@@ -20,8 +20,10 @@ MAGIC = b"HVC\x89"
 # 2: every table ends in an escape symbol (codec.ans). 3: the synthesis of images wider or
 # taller than one tile runs over tiles (codec.latent_codec.TILE), which can move a few 8-bit
 # values of such images by 1 against one whole-image pass; version 2 files decode in one pass.
-VERSION = 3
-READABLE = (2, 3)  # every version a shipped model ever wrote
+# 4: the top-down pass's convolutions run in bands of rows (codec.bands), which bounds their
+# memory and can move a value in its last bit; version 2 and 3 files decode without bands.
+VERSION = 4
+READABLE = (2, 3, 4)  # every version a shipped model ever wrote
 MAX_SIDE = 32768
 MAX_PIXELS = 1 << 27  # about 134 megapixels
 MAX_LAYERS = 16

@@ -38,13 +38,14 @@ def scale_levels() -> np.ndarray:
 
 
 def snap_mu(mu: torch.Tensor) -> torch.Tensor:
-    return torch.round(mu / MU_GRID) * MU_GRID
+    return (mu / MU_GRID).round_().mul_(MU_GRID)  # round(mu / grid) * grid, in one copy
 
 
 def scale_index(scale: torch.Tensor) -> torch.Tensor:
     """Nearest level (in log space) of each std; int64, same shape."""
-    pos = (torch.log(scale.clamp_min(1e-30)) - _LOG_MIN) / _LOG_STEP
-    return torch.round(pos).clamp(0, NUM_SCALES - 1).long()
+    # round((log(max(scale, 1e-30)) - LOG_MIN) / LOG_STEP), clamped, in one float copy
+    pos = scale.clamp_min(1e-30).log_().sub_(_LOG_MIN).div_(_LOG_STEP)
+    return pos.round_().clamp_(0, NUM_SCALES - 1).long()
 
 
 def gaussian_radius(scale: float) -> int:

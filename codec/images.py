@@ -118,7 +118,8 @@ def batch_tensor(pixels: np.ndarray) -> torch.Tensor:
 
 def to_image(x: torch.Tensor, width: int, height: int, mode: str) -> Image.Image:
     """(3, H', W') float in [0, 1] -> PIL.Image cropped to width x height, in ``mode``."""
-    a = (x[:, :height, :width].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    # The same arithmetic as (clamp(0, 1) * 255).round(), in one float copy instead of four.
+    a = x[:, :height, :width].clamp(0, 1).mul_(255).round_().to(torch.uint8).permute(1, 2, 0).numpy()
     if mode == "L":
         # The codec's RGB output of a gray image is near gray; ITU-R 601 luma collapses it.
         return Image.fromarray(np.ascontiguousarray(a)).convert("L")

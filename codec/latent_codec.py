@@ -7,6 +7,10 @@ The top-down modules run in float64 on a private copy of the model and their out
 are snapped (:mod:`codec.entropy_params`), so both sides derive identical table ids.
 The full-resolution transforms ``g_a`` and ``g_s`` run in float32: they do not decide
 any probability.
+
+What the arithmetic is depends on the file's format version (``version`` below): 2 runs
+``g_s`` in one pass, 3 over tiles (:data:`TILE`), 4 also runs the top-down convolutions in
+bands of rows (:mod:`codec.bands`). Encoder and decoder of one version do the same.
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ import numpy as np
 import torch
 
 from .ans import MAX_MAGNITUDE, TableCoder
+from .bands import banded
+from .container import VERSION
 from .entropy_params import factorized_coder, gaussian_coder, scale_index, snap_mu
 from .model import HierarchicalVAE, LayerPrior
 
@@ -64,7 +70,8 @@ class LayerSymbols:
 
 
 # (layer k, table ids (N, C, h, w), the layer's prior with its mean snapped, or None for the
-# top layer) -> symbol values (N, C, h, w). Only the values at ``prior.mask`` are used.
+# top layer) -> symbol values (N, C, h, w), an int64 array the policy keeps and may write into
+# at later passes' positions. Only the values at ``prior.mask`` are used.
 SymbolSource = Callable[[int, np.ndarray, LayerPrior | None], np.ndarray]
 
 
@@ -95,10 +102,14 @@ class CodingPolicy:
             earlier = self.layers[prior.k] if len(self.layers) > prior.k else None
             if earlier is None:
                 self.layers.append(LayerSymbols(values, ids, (mask,)))
-            else:
-                self.layers[prior.k] = LayerSymbols(np.where(mask, values, earlier.values),
-                                                    np.where(mask, ids, earlier.table_ids), earlier.parts + (mask,))
-        return prior.mu + torch.from_numpy(values).double() * prior.step
+            else:  # in place: at coding time these arrays are as large as the layer
+                np.copyto(earlier.values, values, where=mask)
+                np.copyto(earlier.table_ids, ids, where=mask)
+                self.layers[prior.k] = replace(earlier, parts=earlier.parts + (mask,))
+                del ids
+        y_hat = torch.from_numpy(values).double()
+        del values
+        return y_hat.mul_(prior.step).add_(prior.mu)
 
 
 class LatentCoder:
@@ -106,6 +117,7 @@ class LatentCoder:
 
     def __init__(self, model: HierarchicalVAE):
         self.top_down_model = copy.deepcopy(model).double().eval()
+        self.banded_model = banded(self.top_down_model, model.TOP_DOWN_MODULES)  # the same weights (format version 4)
         # channels_last runs the full-resolution convolutions and GDNs ~1.7x faster on CPU.
         self.model = copy.deepcopy(model).float().eval().to(memory_format=torch.channels_last)
         self.model.requires_grad_(False)  # inference only (encode-time refinement optimizes latents)
@@ -124,19 +136,20 @@ class LatentCoder:
     # -- the shared pass ----------------------------------------------------------------
     @torch.no_grad()
     def _top_down(self, batch: int, height: int, width: int, quality: float,
-                  source: SymbolSource) -> tuple[torch.Tensor, list[LayerSymbols]]:
+                  source: SymbolSource, version: int = VERSION) -> tuple[torch.Tensor, list[LayerSymbols]]:
         top = self.config.strides[0]
         policy = CodingPolicy(batch, self.config.latent_channels[0], height // top, width // top, source)
         q = torch.full((batch,), quality, dtype=torch.float64)
-        t = self.top_down_model.top_down(policy, q)
+        model = self.banded_model if version >= 4 else self.top_down_model
+        t = model.top_down(policy, q)
         return t, policy.layers
 
-    def _synthesize(self, t: torch.Tensor, tiled: bool = True) -> torch.Tensor:
+    def _synthesize(self, t: torch.Tensor, version: int = VERSION) -> torch.Tensor:
         """The last top-down state (N, C, h, w) -> x_hat (N, 3, 16 h, 16 w) in [0, 1], over tiles
-        (``tiled``, format version 3) or in one pass (version 2)."""
+        (format version 3 and later) or in one pass (version 2)."""
         t = t.float()
         N, _, h, w = t.shape
-        if not tiled or (h <= TILE and w <= TILE):
+        if version < 3 or (h <= TILE and w <= TILE):
             return self.model.g_s(t.contiguous(memory_format=torch.channels_last)).clamp_(0, 1).contiguous()
         s = self.config.base_stride
         out = torch.empty(N, 3, h * s, w * s)
@@ -175,13 +188,11 @@ class LatentCoder:
         feats = [f.detach().double().contiguous() for f in features]
 
         def posterior_symbols(k: int, ids: np.ndarray, prior: LayerPrior | None) -> np.ndarray:
-            if k == 0:
-                v = torch.round(feats[0])
-            else:
-                v = torch.round((feats[k] - prior.mu) / prior.step)
+            # round((f - mu) / step), in one copy of the layer
+            v = torch.round(feats[0]) if k == 0 else feats[k].sub(prior.mu).div_(prior.step).round_()
             # Values outside a table's support are escaped by the coder, not clipped; only a
             # broken model could exceed MAX_MAGNITUDE.
-            return np.clip(v.numpy(), -MAX_MAGNITUDE, MAX_MAGNITUDE).astype(np.int64)
+            return v.clamp_(-MAX_MAGNITUDE, MAX_MAGNITUDE).to(torch.int64).numpy()
 
         top = self.config.strides[0]
         _, layers = self._top_down(feats[0].shape[0], feats[0].shape[2] * top, feats[0].shape[3] * top,
@@ -191,20 +202,20 @@ class LatentCoder:
     # -- decoder ------------------------------------------------------------------------
     @torch.no_grad()
     def decode(self, streams: list[list[bytes]], height: int, width: int,
-               quality: float, tiled: bool = True) -> torch.Tensor:
+               quality: float, version: int = VERSION) -> torch.Tensor:
         """streams[n][k]: layer k of image n, for a prefix of layers (absent layers are
         decoded as their prior means, i.e. symbol 0). -> (N, 3, H, W) float32 in [0, 1].
-        ``tiled``: False for files of format version 2 (see :data:`TILE`)."""
-        t, _ = self._decode_top_down(streams, height, width, quality)
-        return self._synthesize(t, tiled)
+        ``version``: the format version the streams were written in."""
+        t, _ = self._decode_top_down(streams, height, width, quality, version)
+        return self._synthesize(t, version)
 
     @torch.no_grad()
     def decode_symbols(self, streams: list[list[bytes]], height: int, width: int,
-                       quality: float) -> list[LayerSymbols]:
+                       quality: float, version: int = VERSION) -> list[LayerSymbols]:
         """The symbols and table ids the decoder derives (for determinism checks)."""
-        return self._decode_top_down(streams, height, width, quality)[1]
+        return self._decode_top_down(streams, height, width, quality, version)[1]
 
-    def _decode_top_down(self, streams, height, width, quality):
+    def _decode_top_down(self, streams, height, width, quality, version):
 
         decoders: dict[tuple[int, int], object] = {}  # (image, layer) -> its open stream
 
@@ -222,7 +233,7 @@ class LatentCoder:
                     out[n][:, mask] = decoders[n, k].decode(ids[n][:, mask]).reshape(ids.shape[1], -1)
             return out
 
-        return self._top_down(len(streams), height, width, quality, stream_symbols)
+        return self._top_down(len(streams), height, width, quality, stream_symbols, version)
 
     @torch.no_grad()
     def reconstruct(self, layers: list[LayerSymbols], height: int, width: int,

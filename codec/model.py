@@ -94,6 +94,9 @@ def uniform_noise(v: torch.Tensor) -> torch.Tensor:
 
 
 class HierarchicalVAE(nn.Module):
+    # The modules of the top-down pass at latent resolution (what coding runs in float64).
+    TOP_DOWN_MODULES = ("top_expand", "up", "prior", "merge", "context")
+
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
@@ -196,6 +199,7 @@ class HierarchicalVAE(nn.Module):
                 d_mu, d_raw = self.context(torch.cat([t, y_hat * anchor], dim=1)).chunk(2, dim=1)
                 prior = LayerPrior(k, t, torch.where(anchor, mu, mu + d_mu),
                                    F.softplus(torch.where(anchor, raw, raw + d_raw)), step, ~anchor)
+                del mu, raw, d_mu, d_raw  # at coding time these are the largest tensors alive
                 y_hat = torch.where(anchor, y_hat, policy.latent(prior))
             else:
                 y_hat = policy.latent(LayerPrior(k, t, mu, F.softplus(raw), step))

@@ -22,7 +22,7 @@ def test_round_trip():
 
 def test_layout_is_little_endian_and_documented():
     data = serialize(HEADER, CHUNKS)
-    assert data[:4] == MAGIC and data[4] == VERSION == 3
+    assert data[:4] == MAGIC and data[4] == VERSION == 4
     assert struct.unpack_from("<II", data, 8) == (70, 65)
     assert struct.unpack_from("<H", data, 16)[0] == 2500
     pos = 35
@@ -78,9 +78,11 @@ def test_serialize_validates():
         serialize(HEADER, [b"\0" * 3] * 3)
 
 
-def test_version_2_files_are_still_read_and_new_files_are_version_3():
+def test_versions_2_and_3_are_still_read_and_new_files_are_version_4():
     from dataclasses import replace
 
     old = serialize(replace(HEADER, version=2), CHUNKS)
     assert old[4] == 2 and parse(old).header == replace(HEADER, version=2)
-    assert parse(serialize(HEADER, CHUNKS)).header.version == VERSION == 3
+    assert parse(serialize(HEADER, CHUNKS)).header.version == VERSION == 4
+    three = serialize(replace(HEADER, version=3), CHUNKS)
+    assert parse(three).header == replace(HEADER, version=3)

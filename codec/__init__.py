@@ -7,28 +7,51 @@ Quick start::
     data = model.compress(image, quality=4)   # PIL.Image or uint8 array -> bytes
     image = model.decompress(data)            # -> PIL.Image
     coarse = model.decompress(data, layers=1) # progressive: top layer only
+
+``import codec`` also registers ``.hvc`` with Pillow (:mod:`codec.pillow_plugin`). It does not
+import torch: the model classes load on first use (``codec.load``, ``codec.Codec``, ...).
 """
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from .api import Codec, Estimate, LayerEstimate, load
+from . import pillow_plugin
 from .config import ModelConfig
 from .errors import CodecError, CodecWarning, DecompressionBombError, FormatError
+
+if TYPE_CHECKING:
+    from .api import Codec, Estimate, LayerEstimate, load
 
 __all__ = ["Codec", "CodecError", "CodecWarning", "DecompressionBombError", "Estimate", "FormatError",
            "LayerEstimate", "ModelConfig", "compress", "decompress", "load"]
 
+_LAZY = ("Codec", "Estimate", "LayerEstimate", "load")  # from codec.api, which imports torch
+
+pillow_plugin.register()
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'codec' has no attribute {name!r}")
+
 
 @lru_cache(maxsize=4)
-def _cached(name: str | None) -> Codec:
+def _cached(name: str | None) -> "Codec":
+    from .api import load
+
     return load(name)
 
 
-def compress(image, quality: float | None = None, model: str | None = None, effort: int = 0) -> bytes:
+def compress(image, quality: float | None = None, model: str | None = None, effort: int = 0,
+             metadata="all") -> bytes:
     """Compress with a shipped model (default model unless ``model`` names one) at ``quality``
-    (None: the model's :attr:`Codec.default_quality`) and ``effort`` (see :meth:`Codec.compress`)."""
-    return _cached(model).compress(image, quality, effort)
+    (None: the model's :attr:`Codec.default_quality`), ``effort`` and ``metadata`` (see
+    :meth:`Codec.compress`)."""
+    return _cached(model).compress(image, quality, effort, metadata=metadata)
 
 
 def decompress(data: bytes, layers: int | None = None, max_pixels: int | None = None) -> "PIL.Image.Image":  # noqa: F821
@@ -39,10 +62,9 @@ def decompress(data: bytes, layers: int | None = None, max_pixels: int | None = 
         FormatError: the file is malformed, or names a model that is not installed.
         DecompressionBombError: the file claims more pixels than the limit.
     """
+    from .api import check_pixel_limit
     from .checkpoints import read_manifest
     from .container import parse
-
-    from .api import check_pixel_limit
 
     header = parse(data).header
     check_pixel_limit(header, max_pixels)

@@ -15,10 +15,11 @@ import torch
 from PIL import Image
 
 from . import container
+from .container import MAX_DECODE_PIXELS
 from .checkpoints import load_release, weights_digest
 from .config import ModelConfig
 from .errors import CodecError, DecompressionBombError, FormatError
-from .images import prepare, to_image, to_tensor
+from .images import pillow_info, prepare, to_image, to_tensor, with_alpha
 from .latent_codec import LatentCoder
 from .model import HierarchicalVAE
 
@@ -123,7 +124,8 @@ class Codec:
         return prepared, batches, milli, w, h
 
     # -- public API ------------------------------------------------------------------------
-    def compress(self, image, quality: float | None = None, effort: int = 0, progress=None) -> bytes:
+    def compress(self, image, quality: float | None = None, effort: int = 0, progress=None,
+                 metadata="all") -> bytes:
         """Compress one image.
 
         Args:
@@ -135,20 +137,27 @@ class Codec:
                 refine the latents by gradient steps for fewer bits at equal quality
                 (:mod:`codec.refine`); the file decodes with any decoder of this format.
             progress: optional ``progress(steps_done, steps)`` called during refinement.
+            metadata: which of the image's ICC profile, EXIF and XMP to keep (``im.info``,
+                stored as given): ``"all"`` (default), ``"none"``, or a comma list or
+                iterable of ``icc``, ``exif``, ``xmp``; or a dict kind -> bytes to store
+                instead of the image's own.
         Returns:
             the ``.hvc`` file as bytes.
         """
-        return self.compress_batch([image], quality, effort, progress)[0]
+        return self.compress_batch([image], quality, effort, progress, metadata)[0]
 
     def compress_batch(self, images: list, quality: float | None = None, effort: int = 0,
-                       progress=None) -> list[bytes]:
+                       progress=None, metadata="all") -> list[bytes]:
         """Compress same-size images in one pass of the network -> one file each."""
+        keep = metadata_kinds(metadata)  # checked before any coding
         prepared, batches, milli, w, h = self._encode(list(images), quality, effort, progress)
+        kept = {id(p): (metadata if isinstance(metadata, dict) else
+                        {k: v for k, v in p.metadata.items() if k in keep}) for p in prepared}
         streams_all = [s for layers in batches for s in self._coder.encode_streams(layers)]
         files = []
         for p, streams in zip(prepared, streams_all):
             header = container.Header(w, h, p.mode, self.num_layers, milli, self.name, self.digest)
-            files.append(container.serialize(header, streams))
+            files.append(container.serialize(header, streams, p.alpha_png(), kept[id(p)]))
         return files
 
     def estimate(self, image, quality: float | None = None, effort: int = 0) -> Estimate:
@@ -168,8 +177,8 @@ class Codec:
         if hd.quality_milli > self.num_qualities * 1000:
             raise FormatError(f"file quality {hd.quality} is outside this model's range")
 
-    def _parse(self, data: bytes, layers: int | None, max_pixels: int | None = None):
-        parsed = container.parse(data)
+    def _parse(self, data, layers: int | None, max_pixels: int | None = None):
+        parsed = data if isinstance(data, container.Container) else container.parse(data)
         check_pixel_limit(parsed.header, max_pixels)
         self.check_file(parsed)
         streams = list(parsed.chunks)
@@ -199,17 +208,44 @@ class Codec:
         Raises:
             FormatError: the file is malformed, corrupted or made by another model.
         """
-        hd, streams, (H, W) = self._parse(data, layers, max_pixels)
+        parsed = container.parse(data)
+        hd, streams, (H, W) = self._parse(parsed, layers, max_pixels)
         x_hat = self._coder.decode([streams], H, W, hd.quality, hd.version)
-        return to_image(x_hat[0], hd.width, hd.height, hd.mode)
+        image = to_image(x_hat[0], hd.width, hd.height, hd.mode)
+        if parsed.alpha is not None:
+            image = with_alpha(image, parsed.alpha)
+        image.info.update(pillow_info(parsed.metadata))
+        return image
 
 
-# Decoding a file costs about 0.35-0.4 GB of memory per megapixel today (measured: 3.3 GB at
-# 3840x2160, 8.4 GB at 6000x4000), and a file of a few dozen bytes can claim 8192x4096 (a valid
-# one-layer prefix). So, in the spirit of
-# Pillow's Image.MAX_IMAGE_PIXELS, files claiming more than this are refused unless the caller
-# raises the limit: a 6000x4000 photo passes.
-MAX_DECODE_PIXELS = 25_000_000
+
+
+def metadata_kinds(metadata) -> frozenset[str]:
+    """The metadata kinds a ``metadata=`` option keeps (see :meth:`Codec.compress`), or a
+    one-line CodecError."""
+    kinds = container.METADATA_KINDS
+    if isinstance(metadata, dict):
+        unknown = set(metadata) - set(kinds)
+        bad = [k for k, v in metadata.items() if not isinstance(v, (bytes, bytearray))]
+        if unknown or bad:
+            raise CodecError(f"metadata dict takes kinds {', '.join(kinds)} with bytes values")
+        return frozenset(metadata)
+    if isinstance(metadata, str):
+        words = [w.strip().lower() for w in metadata.split(",") if w.strip()]
+    else:
+        try:
+            words = [str(w).lower() for w in metadata]
+        except TypeError:
+            raise CodecError(f"metadata must be 'all', 'none', a list of {', '.join(kinds)} or a dict, "
+                             f"got {metadata!r}") from None
+    if words == ["all"]:
+        return frozenset(kinds)
+    if words == ["none"] or not words:
+        return frozenset()
+    unknown = [w for w in words if w not in kinds]
+    if unknown:
+        raise CodecError(f"unknown metadata kind {unknown[0]!r} (all, none, or a list of {', '.join(kinds)})")
+    return frozenset(words)
 
 
 def check_pixel_limit(header: container.Header, max_pixels: int | None) -> None:
@@ -226,7 +262,7 @@ def check_pixel_limit(header: container.Header, max_pixels: int | None) -> None:
 
 def _effort(effort):
     """The :class:`codec.refine.Effort` of an effort level, or a one-line CodecError."""
-    from .refine import EFFORTS, MAX_EFFORT
+    from .efforts import EFFORTS, MAX_EFFORT
 
     if isinstance(effort, bool) or not isinstance(effort, (int, np.integer)) or not 0 <= effort <= MAX_EFFORT:
         raise CodecError(f"effort must be an integer in 0..{MAX_EFFORT}, got {effort!r}")

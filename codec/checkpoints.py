@@ -15,13 +15,17 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
+
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from .config import ModelConfig
 from .errors import CodecError
-from .model import HierarchicalVAE
+
+if TYPE_CHECKING:  # torch loads with the weights, not with the manifest (`codec models` needs none)
+    import torch
+
+    from .model import HierarchicalVAE
 
 MANIFEST = "MANIFEST.json"
 
@@ -60,6 +64,8 @@ def read_training_state(path: Path) -> dict:
         CodecError: in one line, when the file is not such a checkpoint.
         OSError: when it cannot be read (missing, a folder, no permission).
     """
+    import torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except OSError:
@@ -81,6 +87,8 @@ def sha256_file(path: Path) -> str:
 
 def weights_digest(model: HierarchicalVAE) -> bytes:
     """sha256 of the float32 weights, by sorted name: identifies a model in file headers."""
+    import torch
+
     h = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
         t = tensor.detach().to(torch.float32).contiguous().cpu()
@@ -95,7 +103,7 @@ def release_config(path: Path) -> ModelConfig:
     Raises:
         CodecError: in one line, when the file is not a release of our model.
     """
-    with _as_release_error(path), safe_open(str(path), framework="pt") as f:
+    with _as_release_error(path), safe_open(str(path), framework="numpy") as f:
         return ModelConfig.from_json(f.metadata()["config"])
 
 
@@ -139,6 +147,8 @@ def write_release(state: dict[str, torch.Tensor], metadata: dict[str, str], name
     manifest entry (``entry`` plus file and sha256). ``make_default``: True makes it the
     default, False makes it the default only of a folder without one, None: the folder has
     no default (benchmark peers)."""
+    from safetensors.torch import save_file
+
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.safetensors"
     tmp = path.with_suffix(".tmp")
@@ -167,6 +177,8 @@ def read_release(path: Path) -> HierarchicalVAE:
     Raises:
         CodecError: in one line, when the file is not a release of our model.
     """
+    from .model import HierarchicalVAE
+
     metadata, state = read_release_file(path)
     with _as_release_error(path):
         model = HierarchicalVAE(ModelConfig.from_json(metadata["config"]))
@@ -188,6 +200,8 @@ def _as_release_error(path: Path):
 def export_release(model: HierarchicalVAE, name: str, folder: Path | None = None,
                    half: bool = True, description: str = "", make_default: bool = False) -> Path:
     """Write ``name.safetensors`` (config in the metadata) and its manifest entry."""
+    import torch
+
     dtype = torch.float16 if half else torch.float32
     state = {k: v.to(dtype) for k, v in model.state_dict().items()}
     config = ModelConfig(**{**json.loads(model.config.to_json()), "name": name})

@@ -16,12 +16,15 @@ import tempfile
 import warnings
 from pathlib import Path
 
+# Nothing here imports torch at start-up: --help, info and models answer without it (about
+# 2.5 s of a 768x512 round trip was importing torch); compress and decompress import it.
+from .container import MAX_DECODE_PIXELS
+from .efforts import EFFORTS
 from .errors import CodecError, CodecWarning
 from .images import IMAGE_SUFFIXES
-from .api import MAX_DECODE_PIXELS
-from .refine import EFFORTS
 
 SUFFIX = ".hvc"
+DECODED_SUFFIX = ".decoded.png"  # photo.hvc -> photo.decoded.png (photo.png is the original)
 EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 
@@ -49,15 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
                    + "; ".join(f"{n}: {e.steps} refinement steps (~{e.seconds:g} s)" for n, e in enumerate(EFFORTS) if n)
                    + " (a 768x512 image on 2 cores; every level decodes with the same decoder)")
     c.add_argument("--model", default=None, help="model name (see `codec models`)")
+    c.add_argument("--metadata", default="all", metavar="KINDS",
+                   help="metadata of the input to keep, as given: all (default), none, or a comma list "
+                   "of icc, exif, xmp (the pixels are kept as stored, so an EXIF orientation stays valid)")
     c.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
 
     d = sub.add_parser("decompress", help=".hvc -> PNG (or any format by the output's suffix)")
     d.add_argument("inputs", nargs="+", help=".hvc files or folders; '-' reads stdin")
-    d.add_argument("-o", "--output", help="output file, folder (several inputs) or '-' for stdout")
+    d.add_argument("-o", "--output", help="output file, folder (several inputs) or '-' for stdout; "
+                   f"default NAME{DECODED_SUFFIX} beside NAME{SUFFIX}, so the source of a round trip "
+                   "(NAME.png) is never in the way")
     d.add_argument("--layers", type=int, default=None, help="decode only the top K layers")
     d.add_argument("--max-pixels", type=int, default=None, metavar="N",
                    help=f"refuse files claiming more than N pixels, before decoding (default "
-                   f"{MAX_DECODE_PIXELS:,}, about 9 GB of memory; 0: no limit)")
+                   f"{MAX_DECODE_PIXELS:,}, about 2.5 GB of memory; 0: no limit)")
     d.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
 
     i = sub.add_parser("info", help="header, per-layer bytes and bpp of .hvc files")
@@ -190,9 +198,15 @@ def _load_image(src: str):
 def cmd_compress(args) -> int:
     import codec
 
+    from .api import metadata_kinds
+
     model = codec.load(args.model)
     quality = model.default_quality if args.quality is None else args.quality
     model.check_options(quality, args.effort)  # before any file is looked at
+    try:
+        metadata = metadata_kinds(args.metadata)
+    except CodecError as e:
+        raise UsageError(f"--metadata: {e}") from None
     files = _expand(args.inputs, IMAGE_SUFFIXES)
     outputs = _outputs(files, args.output, lambda f: str(Path(f).with_suffix(SUFFIX)))
 
@@ -201,7 +215,7 @@ def cmd_compress(args) -> int:
         image = _load_image(src)
         with warnings.catch_warnings(record=True) as caught, _step_bar(args.effort, src) as progress:
             warnings.simplefilter("always", CodecWarning)
-            data = model.compress(image, quality, effort=args.effort, progress=progress)
+            data = model.compress(image, quality, effort=args.effort, progress=progress, metadata=metadata)
         for w in caught:
             print(f"codec: warning: {src}: {w.message}", file=sys.stderr)
         _write(dst, data, args.force)
@@ -227,7 +241,7 @@ def _step_bar(effort: int, name: str):
 
 def _decoded_name(f: str) -> str:
     p = Path(f)
-    return str(p.with_suffix(".png") if p.suffix == SUFFIX else p.with_name(p.name + ".png"))
+    return str(p.with_name((p.stem if p.suffix == SUFFIX else p.name) + DECODED_SUFFIX))
 
 
 def cmd_decompress(args) -> int:
@@ -239,15 +253,47 @@ def cmd_decompress(args) -> int:
     def work(src, dst):
         _check_output(dst, args.force)
         image = codec.decompress(_read(src), layers=args.layers, max_pixels=args.max_pixels)
-        fmt = "PNG" if dst == "-" or Path(dst).suffix.lower() in ("", ".png", SUFFIX) else None
+        fmt = "PNG" if dst == "-" or Path(dst).suffix.lower() in ("", ".png", SUFFIX) else _image_format(dst)
         buf = io.BytesIO()
+        options, dropped = _metadata_options(image.info, fmt)
         try:
-            image.save(buf, format=fmt or _image_format(dst))
+            image.save(buf, format=fmt, **options)
         except (KeyError, ValueError, OSError) as e:
             raise CodecError(f"cannot write {dst}: {e}") from None
+        if dropped:
+            print(f"codec: warning: {src}: {fmt} cannot hold its {', '.join(dropped)} metadata (dropped)",
+                  file=sys.stderr)
         _write(dst, buf.getvalue(), args.force)
 
     return _each(files, outputs, work)
+
+
+def _metadata_options(info: dict, fmt: str) -> tuple[dict, list[str]]:
+    """Pillow save() options that write a decoded image's ICC profile, EXIF and XMP into
+    ``fmt``, and the kinds that format cannot hold."""
+    icc, exif, xmp = info.get("icc_profile"), info.get("exif"), info.get("xmp")
+    options, dropped = {}, []
+    if fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
+        options.update({k: v for k, v in (("icc_profile", icc), ("exif", exif)) if v})
+        if xmp and fmt in ("JPEG", "WEBP"):
+            options["xmp"] = xmp
+        elif xmp and fmt == "PNG":
+            from PIL import PngImagePlugin
+
+            text = PngImagePlugin.PngInfo()
+            text.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8", errors="replace"), zip=False)
+            options["pnginfo"] = text
+        elif xmp:  # TIFF: XMP is tag 700 of the same IFD the EXIF tags go into
+            from PIL import Image
+
+            tags = Image.Exif()
+            if exif:
+                tags.load(exif)
+            tags[700] = xmp
+            options["exif"] = tags
+    else:
+        dropped = [name for name, v in (("ICC", icc), ("EXIF", exif), ("XMP", xmp)) if v]
+    return options, dropped
 
 
 def _image_format(path: str) -> str:
@@ -272,6 +318,10 @@ def cmd_info(args) -> int:
               f"({h.weights_digest.hex()}), quality {h.quality:g}, {len(c.chunks)}/{h.num_layers} layers, "
               f"{len(data)} bytes, {8 * len(data) / pixels:.4f} bpp")
         print(f"  header {c.header_size} bytes")
+        if c.alpha is not None:
+            print(f"  alpha: {8 + len(c.alpha)} bytes, {8 * (8 + len(c.alpha)) / pixels:.4f} bpp (PNG, lossless)")
+        for kind, value in c.metadata.items():
+            print(f"  {kind.upper() if kind != 'icc' else 'ICC profile'}: {len(value)} bytes (+8)")
         for k, size in enumerate(c.chunk_sizes):
             print(f"  layer {k + 1}: {size} bytes, {8 * size / pixels:.4f} bpp")
 

@@ -71,7 +71,7 @@ def test_never_overwrites_without_force(workdir, capsys):
 def test_default_decompress_name_and_no_leftovers(workdir):
     assert main(["compress", "a.png", "-o", "x.hvc"]) == 0
     assert main(["decompress", "x.hvc"]) == 0
-    assert (workdir / "x.png").exists()
+    assert (workdir / "x.decoded.png").exists() and not (workdir / "x.png").exists()
     assert not [p for p in os.listdir(workdir) if p.endswith(".tmp")]
 
 
@@ -91,7 +91,7 @@ def test_folder_and_several_inputs(workdir):
     assert main(["compress", str(workdir), "-o", "out"]) == 0
     assert sorted(os.listdir("out")) == ["a.hvc", "b.hvc"]
     assert main(["decompress", "out", "-o", "dec"]) == 0
-    assert Image.open("dec/b.png").mode == "L"
+    assert Image.open("dec/b.decoded.png").mode == "L"
 
 
 @pytest.mark.parametrize("argv, code, message", [

@@ -56,7 +56,7 @@ def _with_header_crc(data: bytes, header_size: int) -> bytes:
     (lambda d: d[:35] + struct.pack("<I", 6) + d[39:], "multiple of 4"),
     (lambda d: _with_header_crc(d[:8] + struct.pack("<I", 0) + d[12:], 35), "size"),
     (lambda d: _with_header_crc(d[:8] + struct.pack("<II", 1 << 20, 1 << 20) + d[16:], 35), "size"),
-    (lambda d: _with_header_crc(d[:6] + b"\x02" + d[7:], 35), "mode"),
+    (lambda d: _with_header_crc(d[:6] + b"\x05" + d[7:], 35), "mode"),
     (lambda d: _with_header_crc(d[:7] + b"\x00" + d[8:], 35), "layer count"),
     (lambda d: d[:35], "no layer data"),
     (lambda d: b"", "magic"),
@@ -86,3 +86,43 @@ def test_versions_2_and_3_are_still_read_and_new_files_are_version_4():
     assert parse(serialize(HEADER, CHUNKS)).header.version == VERSION == 4
     three = serialize(replace(HEADER, version=3), CHUNKS)
     assert parse(three).header == replace(HEADER, version=3)
+
+
+def test_alpha_and_metadata_chunks_come_before_the_layers():
+    from dataclasses import replace
+
+    header = replace(HEADER, mode="RGBA")
+    meta = {"xmp": b"<x/>", "icc": b"p" * 9}
+    data = serialize(header, CHUNKS, b"alpha png", meta)
+    c = parse(data)
+    assert c.alpha == b"alpha png" and c.metadata == meta and list(c.chunks) == CHUNKS
+    assert data[5] == 0b101  # flags: ICC and XMP
+    assert c.side_size == 3 * 8 + len(b"alpha png") + 9 + 4 and c.size == len(data)
+    # order on disk: alpha, ICC, EXIF, XMP, then the layers
+    pos = c.header_size
+    for payload in (b"alpha png", b"p" * 9, b"<x/>"):
+        assert struct.unpack_from("<II", data, pos) == (len(payload), zlib.crc32(payload))
+        pos += 8 + len(payload)
+    # every prefix that ends after a layer keeps them
+    assert parse(data[: c.header_size + c.side_size + c.chunk_sizes[0]]).metadata == meta
+    with pytest.raises(FormatError, match="alpha"):
+        serialize(HEADER, CHUNKS, b"alpha for an RGB image")
+    with pytest.raises(FormatError, match="alpha"):
+        serialize(header, CHUNKS)
+    with pytest.raises(FormatError, match="unknown metadata"):
+        serialize(HEADER, CHUNKS, metadata={"gps": b"x"})
+
+
+def test_complete_layers_cuts_a_damaged_file_to_its_whole_sound_layers():
+    from codec.container import complete_layers
+
+    data = serialize(HEADER, CHUNKS)
+    c = parse(data)
+    ends = [c.header_size + sum(c.chunk_sizes[:k]) for k in (1, 2, 3)]
+    assert complete_layers(data) == data
+    assert complete_layers(data[:-1]) == data[: ends[1]]
+    bad = bytearray(data)
+    bad[ends[1] + 9] ^= 1  # the third layer's payload
+    assert complete_layers(bytes(bad)) == data[: ends[1]]
+    assert complete_layers(data[: ends[0] - 1]) is None  # not even one layer
+    assert complete_layers(b"junk") is None

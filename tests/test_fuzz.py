@@ -38,11 +38,23 @@ def _mutate(data: bytes, rng: np.random.Generator) -> bytes:
     return bytes(b)
 
 
-def test_fuzz_mutated_files(tiny_codec):
-    data = tiny_codec.compress(natural_image(70, 90, seed=12), 4.0)
+def _with_alpha_and_metadata():
+    from PIL import Image
+
+    a = np.dstack([natural_image(70, 90, seed=12), (np.arange(90) * 2.8).astype(np.uint8)[None].repeat(70, 0)])
+    im = Image.fromarray(a, "RGBA")
+    im.info.update(icc_profile=b"icc" * 40, exif=b"Exif\x00\x00MM" + bytes(40), xmp=b"<x:xmpmeta/>")
+    return im
+
+
+@pytest.mark.parametrize("kind", ["rgb", "rgba+metadata"])
+def test_fuzz_mutated_files(tiny_codec, kind):
+    image = natural_image(70, 90, seed=12) if kind == "rgb" else _with_alpha_and_metadata()
+    data = tiny_codec.compress(image, 4.0)
     valid_prefixes = set()
     c = parse(data)
-    end = c.header_size
+    assert (c.alpha is None) == (kind == "rgb")
+    end = c.header_size + c.side_size
     for size in c.chunk_sizes:
         end += size
         valid_prefixes.add(data[:end])

@@ -82,11 +82,29 @@ def source_images() -> dict[str, Image.Image]:
                 "gray-64x80": lambda: Image.fromarray(natural_image(80, 64, seed=22)).convert("L"),
                 "rgb-37x53": lambda: Image.fromarray(natural_image(53, 37, seed=23)),
                 "gray-1040x384": lambda: Image.fromarray(natural_image(192, 520, seed=24)).convert("L")
-                .resize((1040, 384), Image.BILINEAR)}
+                .resize((1040, 384), Image.BILINEAR),
+                "rgba-48x40": _rgba_with_metadata}
         for name, make in made.items():
             if not (IMAGES / f"{name}.png").exists():
-                make().save(IMAGES / f"{name}.png", optimize=True)
+                image = make()
+                image.save(IMAGES / f"{name}.png", optimize=True, **image.encoderinfo)
     return {p.stem: Image.open(p) for p in sorted(IMAGES.glob("*.png"))}
+
+
+def _rgba_with_metadata() -> Image.Image:
+    """Format version 4's chunks: an alpha plane, an ICC profile, EXIF and XMP (in the PNG)."""
+    from PIL import PngImagePlugin
+
+    alpha = np.tile(np.linspace(0, 255, 48).astype(np.uint8), (40, 1))
+    alpha[10:20, 5:15] = 0
+    image = Image.fromarray(np.dstack([natural_image(40, 48, seed=25), alpha]), "RGBA")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    text = PngImagePlugin.PngInfo()
+    text.add_itxt("XML:com.adobe.xmp", '<x:xmpmeta xmlns:x="adobe:ns:meta/"/>', zip=False)
+    image.encoderinfo = {"icc_profile": b"not a real profile, carried as given", "exif": exif.tobytes(),
+                         "pnginfo": text}
+    return image
 
 
 def make_tiny_models() -> None:
@@ -113,9 +131,17 @@ def record(c: codec.Codec, data: bytes, with_words: bool) -> dict:
              "pixels_sha256": pixels_digest(c.decompress(data)),
              "prefix_pixels_sha256": [pixels_digest(c.decompress(data, layers=k))
                                       for k in range(1, c.num_layers)]}
+    if parsed.metadata:
+        entry["metadata_sha256"] = metadata_digest(c.decompress(data))
     if with_words:
         entry["layer_words"] = [words(chunk) for chunk in parsed.chunks]
     return entry
+
+
+def metadata_digest(image: Image.Image) -> str:
+    """sha256 of the ICC profile, EXIF and XMP a decoded image carries in ``info``."""
+    return sha256(b"".join(k.encode() + b"=" + image.info[k] for k in ("icc_profile", "exif", "xmp")
+                           if k in image.info))
 
 
 def decode_check(c: codec.Codec, data: bytes, expected: dict) -> list[str]:
@@ -127,6 +153,8 @@ def decode_check(c: codec.Codec, data: bytes, expected: dict) -> list[str]:
         problems.append("decoded symbols differ")
     if pixels_digest(c.decompress(data)) != expected["pixels_sha256"]:
         problems.append("decoded pixels differ")
+    if "metadata_sha256" in expected and metadata_digest(c.decompress(data)) != expected["metadata_sha256"]:
+        problems.append("decoded metadata differs")
     for k, digest in enumerate(expected["prefix_pixels_sha256"], start=1):
         if pixels_digest(c.decompress(data, layers=k)) != digest:
             problems.append(f"the {k}-layer prefix decodes to other pixels")

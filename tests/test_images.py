@@ -20,11 +20,62 @@ def test_gray_decodes_to_gray(tiny_codec):
     assert out.mode == "L" and out.size == (30, 20)
 
 
-def test_rgba_drops_alpha_with_warning(tiny_codec):
-    im = Image.fromarray(natural_image(20, 30)).convert("RGBA")
-    with pytest.warns(CodecWarning, match="alpha"):
-        data = tiny_codec.compress(im, 2.0)
-    assert tiny_codec.decompress(data).mode == "RGB"
+def _alpha(h, w):
+    """A transparency plane with hard edges, a ramp and fully transparent parts."""
+    a = np.zeros((h, w), np.uint8)
+    a[:, w // 3:] = np.linspace(0, 255, w - w // 3).astype(np.uint8)
+    a[h // 2:, : w // 4] = 255
+    return a
+
+
+@pytest.mark.parametrize("mode, decoded", [("RGBA", "RGBA"), ("LA", "LA"), ("PA", "RGBA"), ("RGBa", "RGBA"),
+                                           ("La", "LA")])
+def test_alpha_is_kept_losslessly(tiny_codec, mode, decoded):
+    rgba = np.dstack([natural_image(20, 30), _alpha(20, 30)])
+    im = Image.fromarray(rgba, "RGBA")
+    im = im.convert("P").convert("PA") if mode == "PA" else im.convert(mode)
+    expected = np.asarray(im.convert("LA" if decoded == "LA" else "RGBA"))[..., -1]
+    out = tiny_codec.decompress(tiny_codec.compress(im, 2.0))
+    assert out.mode == decoded and np.array_equal(np.asarray(out)[..., -1], expected)
+    # a prefix of the layers keeps the alpha plane too (it comes before the layers)
+    assert np.array_equal(np.asarray(tiny_codec.decompress(tiny_codec.compress(im, 2.0), layers=1))[..., -1], expected)
+
+
+def test_arrays_with_alpha(tiny_codec):
+    rgba = np.dstack([natural_image(20, 30), _alpha(20, 30)])
+    out = tiny_codec.decompress(tiny_codec.compress(rgba, 2.0))
+    assert out.mode == "RGBA" and np.array_equal(np.asarray(out)[..., 3], rgba[..., 3])
+    la = np.dstack([rgba[..., 0], rgba[..., 3]])
+    out = tiny_codec.decompress(tiny_codec.compress(la, 2.0))
+    assert out.mode == "LA" and np.array_equal(np.asarray(out)[..., 1], la[..., 1])
+
+
+def test_palette_transparency_is_kept(tiny_codec):
+    im = Image.fromarray(natural_image(20, 30)).convert("P")
+    im.info["transparency"] = im.getpixel((0, 0))  # a palette entry the image uses
+    expected = np.asarray(im.convert("RGBA"))[..., 3]
+    out = tiny_codec.decompress(tiny_codec.compress(im, 2.0))
+    assert out.mode == "RGBA" and np.array_equal(np.asarray(out)[..., 3], expected) and (expected == 0).any()
+
+
+def test_an_alpha_chunk_that_is_no_plane_of_the_image_is_a_format_error(tiny_codec):
+    from dataclasses import replace
+    import io
+
+    from codec import FormatError, container
+
+    rgba = np.dstack([natural_image(20, 30), _alpha(20, 30)])
+    parsed = container.parse(tiny_codec.compress(rgba, 2.0))
+    for plane in (Image.new("L", (29, 20)), Image.new("RGB", (30, 20))):
+        buf = io.BytesIO()
+        plane.save(buf, "PNG")
+        bad = container.serialize(parsed.header, list(parsed.chunks), buf.getvalue())
+        with pytest.raises(FormatError, match="alpha"):
+            tiny_codec.decompress(bad)
+    with pytest.raises(FormatError, match="alpha"):
+        tiny_codec.decompress(container.serialize(parsed.header, list(parsed.chunks), b"not a png"))
+    assert replace(parsed.header, mode="RGB")  # the colour planes alone are a valid RGB file
+    assert tiny_codec.decompress(container.serialize(replace(parsed.header, mode="RGB"), list(parsed.chunks))).mode == "RGB"
 
 
 def test_palette_expands(tiny_codec):
@@ -54,7 +105,7 @@ def test_other_modes(tiny_codec, mode):
     assert out.size == (17, 12)
 
 
-@pytest.mark.parametrize("bad", [np.zeros((4, 4, 2), np.uint8), np.zeros((4, 4), np.float32),
+@pytest.mark.parametrize("bad", [np.zeros((4, 4, 5), np.uint8), np.zeros((4, 4), np.float32),
                                  np.zeros((0, 4, 3), np.uint8), "image.png", None])
 def test_bad_arrays(tiny_codec, bad):
     with pytest.raises(CodecError):

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,9 +19,10 @@ from . import container
 from .container import MAX_DECODE_PIXELS
 from .checkpoints import load_release, weights_digest
 from .config import ModelConfig
-from .errors import CodecError, DecompressionBombError, FormatError
+from .errors import CodecError, CodecWarning, DecompressionBombError, FormatError
 from .images import pillow_info, prepare, to_image, to_tensor, with_alpha
 from .latent_codec import LatentCoder
+from .targets import Target, psnr_of, search
 from .model import HierarchicalVAE
 
 
@@ -125,7 +127,8 @@ class Codec:
 
     # -- public API ------------------------------------------------------------------------
     def compress(self, image, quality: float | None = None, effort: int = 0, progress=None,
-                 metadata="all") -> bytes:
+                 metadata="all", target_bytes: float | None = None, target_bpp: float | None = None,
+                 target_psnr: float | None = None) -> bytes:
         """Compress one image.
 
         Args:
@@ -141,10 +144,56 @@ class Codec:
                 stored as given): ``"all"`` (default), ``"none"``, or a comma list or
                 iterable of ``icc``, ``exif``, ``xmp``; or a dict kind -> bytes to store
                 instead of the image's own.
+            target_bytes, target_bpp, target_psnr: instead of ``quality``, one target: a file
+                of at most so many bytes or bits per pixel, or a decoded PSNR (dB, of the
+                colour planes) of at least this much; the quality is searched
+                (:mod:`codec.targets`) and stored in the file as usual. Raises
+                :class:`CodecError` naming the nearest reachable value when no quality meets it.
         Returns:
             the ``.hvc`` file as bytes.
         """
-        return self.compress_batch([image], quality, effort, progress, metadata)[0]
+        target = Target.from_options(target_bytes, target_bpp, target_psnr)
+        if target is None:
+            return self.compress_batch([image], quality, effort, progress, metadata)[0]
+        if quality is not None:
+            raise CodecError(f"give a quality or a target_{target.kind}, not both")
+        return self._compress_to(image, target, effort, progress, metadata)
+
+    def _compress_to(self, image, target: Target, effort: int, progress, metadata) -> bytes:
+        """Search the quality for ``target`` at effort 0 (:func:`codec.targets.search`)."""
+        level = _effort(effort)
+        keep = metadata_kinds(metadata)
+        p = prepare(image)
+        kept = metadata if isinstance(metadata, dict) else {k: v for k, v in p.metadata.items() if k in keep}
+        h, w = p.pixels.shape[:2]
+        features = self._coder.analyze(to_tensor([p.pixels], self.config.pad_multiple))
+        alpha = p.alpha_png()
+        files: dict[int, bytes] = {}
+
+        def file_at(milli: int) -> bytes:
+            if milli not in files:
+                layers = self._coder.encode_features(features, milli / 1000)
+                header = container.Header(w, h, p.mode, self.num_layers, milli, self.name, self.digest)
+                files[milli] = container.serialize(header, self._coder.encode_streams(layers)[0], alpha, kept)
+            return files[milli]
+
+        def measure(milli: int) -> float:
+            if target.kind == "psnr":  # the decoder's image, from the encoder's own top-down state
+                _, x_hat = self._coder.encode_and_decode(features, milli / 1000)
+                return psnr_of(p.pixels, p.mode, to_image(x_hat[0], w, h, p.mode))
+            data = file_at(milli)
+            return len(data) if target.kind == "bytes" else 8 * len(data) / (w * h)
+
+        milli = search(measure, target, 1000, self.num_qualities * 1000)
+        data = file_at(milli)
+        if level.steps == 0:
+            return data
+        refined = self.compress(image, milli / 1000, effort, progress, metadata)
+        if target.met(measure_file(refined, target, p, w, h, self)):
+            return refined
+        warnings.warn(f"effort {effort} at quality {milli / 1000:g} missed the target; the effort-0 file "
+                      "is returned", CodecWarning, stacklevel=3)
+        return data
 
     def compress_batch(self, images: list, quality: float | None = None, effort: int = 0,
                        progress=None, metadata="all") -> list[bytes]:
@@ -218,6 +267,15 @@ class Codec:
         return image
 
 
+
+
+def measure_file(data: bytes, target: Target, prepared, width: int, height: int, codec: "Codec") -> float:
+    """What ``target`` measures of a written file."""
+    if target.kind == "bytes":
+        return len(data)
+    if target.kind == "bpp":
+        return 8 * len(data) / (width * height)
+    return psnr_of(prepared.pixels, prepared.mode, codec.decompress(data))
 
 
 def metadata_kinds(metadata) -> frozenset[str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 # Nothing here imports torch at start-up: --help, info and models answer without it (about
 # 2.5 s of a 768x512 round trip was importing torch); compress and decompress import it.
-from .container import MAX_DECODE_PIXELS
+from .container import MAX_DECODE_PIXELS, parse_header
 from .efforts import EFFORTS
 from .errors import CodecError, CodecWarning
 from .images import IMAGE_SUFFIXES
@@ -37,6 +37,19 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def byte_count(text: str) -> int:
+    """argparse type of --size: bytes, with an optional k (1000) or M (10^6) suffix."""
+    t = text.strip().lower().removesuffix("b")
+    scale = {"k": 1000, "m": 1000_000}.get(t[-1:], 1)
+    try:
+        value = float(t[:-1] if scale > 1 else t) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes a byte count such as 50000, 50k or 1.5M, got {text!r}") from None
+    if not value >= 1:
+        raise argparse.ArgumentTypeError(f"takes a positive byte count, got {text!r}")
+    return int(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="codec", description="Learned lossy image codec (hierarchical VAE + ANS).")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -44,9 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compress", help="image(s) -> .hvc")
     c.add_argument("inputs", nargs="+", help="image files or folders; '-' reads stdin")
     c.add_argument("-o", "--output", help="output file, folder (several inputs) or '-' for stdout")
-    c.add_argument("-q", "--quality", type=float, default=None,
-                   help="quality in [1, Q], Q set by the model (`codec models`); "
-                   "default: the model's quality at lambda 0.013, which `codec models` shows")
+    aim = c.add_mutually_exclusive_group()
+    aim.add_argument("-q", "--quality", type=float, default=None,
+                     help="quality in [1, Q], Q set by the model (`codec models`); "
+                     "default: the model's quality at lambda 0.013, which `codec models` shows")
+    aim.add_argument("--size", type=byte_count, default=None, metavar="BYTES",
+                     help="instead of a quality: the highest quality whose file is at most BYTES "
+                     "(e.g. 50000, 50k, 1.5M; k = 1000); the quality found is printed and stored")
+    aim.add_argument("--bpp", type=float, default=None, help="instead: at most this many bits per pixel")
+    aim.add_argument("--psnr", type=float, default=None, metavar="DB",
+                     help="instead: the lowest quality whose decoded image reaches this PSNR")
     c.add_argument("-e", "--effort", type=int, default=0, choices=range(len(EFFORTS)), metavar="N",
                    help=f"encoder effort, 0..{len(EFFORTS) - 1}: 0 the encoder as trained (~{EFFORTS[0].seconds:g} s); "
                    + "; ".join(f"{n}: {e.steps} refinement steps (~{e.seconds:g} s)" for n, e in enumerate(EFFORTS) if n)
@@ -200,8 +220,11 @@ def cmd_compress(args) -> int:
 
     from .api import metadata_kinds
 
+    from .targets import Target
+
     model = codec.load(args.model)
-    quality = model.default_quality if args.quality is None else args.quality
+    target = Target.from_options(args.size, args.bpp, args.psnr)
+    quality = None if target else model.default_quality if args.quality is None else args.quality
     model.check_options(quality, args.effort)  # before any file is looked at
     try:
         metadata = metadata_kinds(args.metadata)
@@ -215,9 +238,12 @@ def cmd_compress(args) -> int:
         image = _load_image(src)
         with warnings.catch_warnings(record=True) as caught, _step_bar(args.effort, src) as progress:
             warnings.simplefilter("always", CodecWarning)
-            data = model.compress(image, quality, effort=args.effort, progress=progress, metadata=metadata)
+            data = model.compress(image, quality, effort=args.effort, progress=progress, metadata=metadata,
+                                  target_bytes=args.size, target_bpp=args.bpp, target_psnr=args.psnr)
         for w in caught:
             print(f"codec: warning: {src}: {w.message}", file=sys.stderr)
+        if target is not None:
+            print(f"codec: {src}: quality {parse_header(data).quality:g}, {len(data):,} bytes", file=sys.stderr)
         _write(dst, data, args.force)
 
     return _each(files, outputs, work)

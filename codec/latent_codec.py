@@ -185,6 +185,16 @@ class LatentCoder:
     def encode_features(self, features: list[torch.Tensor], quality: float) -> list[LayerSymbols]:
         """The symbols of given bottom-up features (the encoder's own, or refined ones): each
         layer's residual against its snapped prior mean, rounded, as the decoder will see it."""
+        return self._encode_features(features, quality)[1]
+
+    @torch.no_grad()
+    def encode_and_decode(self, features: list[torch.Tensor], quality: float) -> tuple[list[LayerSymbols], torch.Tensor]:
+        """The symbols of ``features`` and the image their file decodes to (the encoder's own
+        top-down state is the decoder's: the same symbols under the same priors)."""
+        t, layers = self._encode_features(features, quality)
+        return layers, self._synthesize(t)
+
+    def _encode_features(self, features, quality):
         feats = [f.detach().double().contiguous() for f in features]
 
         def posterior_symbols(k: int, ids: np.ndarray, prior: LayerPrior | None) -> np.ndarray:
@@ -195,9 +205,8 @@ class LatentCoder:
             return v.clamp_(-MAX_MAGNITUDE, MAX_MAGNITUDE).to(torch.int64).numpy()
 
         top = self.config.strides[0]
-        _, layers = self._top_down(feats[0].shape[0], feats[0].shape[2] * top, feats[0].shape[3] * top,
-                                   quality, posterior_symbols)
-        return layers
+        return self._top_down(feats[0].shape[0], feats[0].shape[2] * top, feats[0].shape[3] * top,
+                              quality, posterior_symbols)
 
     # -- decoder ------------------------------------------------------------------------
     @torch.no_grad()

@@ -26,14 +26,22 @@ def _names(text: str) -> tuple[str, ...]:
     return names
 
 
+def _rd_names(text: str) -> tuple[str, ...]:
+    names = _names(text)
+    if speed_only := [n for n in names if n in registry.SPEED_ONLY]:
+        raise argparse.ArgumentTypeError(f"{', '.join(speed_only)}: random weights, for bench speed only")
+    return names
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     rd = sub.add_parser("rd", help="rate-distortion sweep over a folder of images")
     rd.add_argument("--dataset", type=Path, required=True, help="folder of images (PNG, JPEG, ...)")
-    rd.add_argument("--codecs", type=_names, default=DEFAULT_RD_CODECS,
-                    help=f"comma-separated, from {','.join(registry.REGISTRY)} (default: all)")
+    rd.add_argument("--codecs", type=_rd_names, default=DEFAULT_RD_CODECS,
+                    help=f"comma-separated, from {','.join(n for n in registry.REGISTRY if n not in registry.SPEED_ONLY)} "
+                    "(default: all)")
     rd.add_argument("--out", type=Path, help="results folder (default: results/<dataset-name>[-first<N>])")
     rd.add_argument("--jobs", type=int, default=1, help="worker processes (timings are clean only with 1)")
     rd.add_argument("--limit", type=int, help="use only the first N images (sorted by name)")
@@ -48,7 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     speed = sub.add_parser("speed", help="encode/decode speed and memory on one 768x512 image")
     speed.add_argument("--image", type=Path, default=DEFAULT_SPEED_IMAGE)
-    speed.add_argument("--codecs", type=_names, default=("ours", "mbt2018-mean", "jpeg", "webp", "avif"))
+    speed.add_argument("--codecs", type=_names, default=("ours", "mbt2018-mean", "mbt2018-mean-zoo",
+                                                         "bmshj2018-hyperprior-zoo", "jpeg", "webp", "avif"),
+                       help="codecs to time (the -zoo ones: CompressAI's architectures at their zoo widths, "
+                       "random weights, speed only)")
     speed.add_argument("--bpp", type=float, default=1.0, help="time each codec at its quality nearest this rate")
     speed.add_argument("--repeats", type=int, default=5)
     speed.add_argument("--threads", type=int, default=1, help="torch threads (classical codecs use one)")

@@ -146,3 +146,21 @@ def test_peer_is_skipped_with_a_reason_when_not_shipped(tmp_path, monkeypatch):
     monkeypatch.setenv("CODEC_CHECKPOINTS", str(tmp_path))
     codecs, skipped = registry.create_available(["mbt2018-mean"])
     assert codecs == [] and "mbt2018-mean" in skipped[0]
+
+
+@pytest.mark.parametrize("name, widths", [("mbt2018-mean-zoo", (192, 320)), ("bmshj2018-hyperprior-zoo", (128, 192))])
+def test_zoo_width_peers_code_for_speed_and_stay_out_of_rate_distortion(name, widths):
+    import argparse
+
+    from bench import codecs as registry
+    from bench.cli import _rd_names
+
+    codec = registry.create(name)
+    net = codec.net
+    assert (net.N, net.M) == widths
+    image = natural_image(64, 96, seed=3)
+    decoded = codec.decode(codec.encode(image, 1.0))
+    assert decoded.shape == image.shape and decoded.dtype == np.uint8
+    assert name in registry.SPEED_ONLY
+    with pytest.raises(argparse.ArgumentTypeError, match="speed only"):
+        _rd_names(f"ours,{name}")

@@ -22,7 +22,11 @@ REGISTRY: dict[str, str] = {
     "klt": "bench.codecs.klt:Klt",
     "ours": "bench.codecs.ours:Ours",
     "mbt2018-mean": "bench.codecs.peer:Mbt2018Mean",
+    # speed only: CompressAI's architectures at their zoo widths, random weights
+    "mbt2018-mean-zoo": "bench.codecs.peer:Mbt2018MeanZoo",
+    "bmshj2018-hyperprior-zoo": "bench.codecs.peer:Bmshj2018HyperpriorZoo",
 }
+SPEED_ONLY = ("mbt2018-mean-zoo", "bmshj2018-hyperprior-zoo")
 CLASSICAL = ("jpeg", "jpeg444", "webp", "jpeg2000", "avif", "heic", "jxl")
 
 
@@ -46,4 +50,4 @@ def create_available(names: Sequence[str], options: dict[str, dict[str, Any]] | 
     return codecs, skipped
 
 
-__all__ = ["Codec", "CodecUnavailable", "REGISTRY", "CLASSICAL", "create", "create_available"]
+__all__ = ["Codec", "CodecUnavailable", "REGISTRY", "CLASSICAL", "SPEED_ONLY", "create", "create_available"]

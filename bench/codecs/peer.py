@@ -88,3 +88,44 @@ class Mbt2018Mean(Codec):
             x_hat = self.net.decompress([[y_string], [z_string]], (zh, zw))["x_hat"]
         x_hat = x_hat[0, :, :height, :width].clamp(0, 1).mul(255).round().byte()
         return x_hat.permute(1, 2, 0).contiguous().numpy()
+
+
+class ZooWidthPeer(Mbt2018Mean):
+    """A CompressAI model at the widths of its published zoo models, with seeded random weights:
+    for ``bench speed`` only (coding time does not depend on the trained weights; the rate and
+    PSNR of random weights mean nothing, so these never enter a rate-distortion run)."""
+
+    architecture = "mbt2018-mean"
+    widths = (192, 320)  # N, M of CompressAI's mbt2018-mean zoo qualities 5-8
+
+    def __init__(self) -> None:
+        try:
+            import compressai
+            import torch
+            from compressai.models import MeanScaleHyperprior, ScaleHyperprior
+        except Exception as e:
+            raise CodecUnavailable(f"{self.name}: {type(e).__name__}: {e}") from None
+        self.torch = torch
+        n, m = self.widths
+        torch.manual_seed(0)
+        cls = MeanScaleHyperprior if self.architecture == "mbt2018-mean" else ScaleHyperprior
+        self.net = cls(N=n, M=m).eval()
+        self.net.update(force=True)
+        self.peer_name = f"{self.architecture} N={n} M={m} (random weights)"
+        self.compressai_version = compressai.__version__
+        self.description = f"CompressAI {self.architecture} at zoo widths N={n}, M={m}, random weights: speed only"
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {"peer": self.peer_name, "compressai": self.compressai_version, "format": MAGIC.decode(),
+                "padding": f"edge, multiple of {MULTIPLE}"}
+
+
+class Mbt2018MeanZoo(ZooWidthPeer):
+    name = "mbt2018-mean-zoo"
+
+
+class Bmshj2018HyperpriorZoo(ZooWidthPeer):
+    name = "bmshj2018-hyperprior-zoo"
+    architecture = "bmshj2018-hyperprior"
+    widths = (128, 192)  # N, M of CompressAI's bmshj2018-hyperprior zoo qualities 1-5

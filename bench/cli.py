@@ -1,4 +1,4 @@
-"""Command line: ``python -m bench {rd,speed,overhead,fit-klt,readme,analyze} ...``; tested in-process through ``main(argv)``.
+"""Command line: ``python -m bench {rd,speed,crops,overhead,fit-klt,readme,analyze} ...``; tested in-process through ``main(argv)``.
 
     python -m bench rd --dataset ../shared/data/kodak --codecs jpeg,webp,klt [--jobs N] [--limit N]
     python -m bench speed [--image PATH] [--codecs ours,mbt2018-mean,jpeg,webp,avif]
@@ -69,6 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "seconds and whole-process peak RSS (writes sizes.md)")
     speed.add_argument("--quality", type=float, default=7.0, help="with --sizes: the quality")
 
+    crops = sub.add_parser("crops", help="one PNG of a crop coded by each codec at the nearest equal file size")
+    crops.add_argument("image", type=Path)
+    aim = crops.add_mutually_exclusive_group(required=True)
+    aim.add_argument("--bpp", type=float, help="target rate of the whole image")
+    aim.add_argument("--size", type=int, help="target bytes of the whole image's file")
+    crops.add_argument("--crop", default=None, metavar="LEFT,TOP,W,H", help="the region shown (default: centre 256x256)")
+    crops.add_argument("--zoom", type=int, default=1, help="enlarge the crop N times (nearest neighbour)")
+    crops.add_argument("--codecs", type=_rd_names, default=("ours", "jpeg", "webp", "jpeg2000", "avif", "heic"))
+    crops.add_argument("--out", type=Path, default=None, help="the PNG (default docs/figures/crops-<image>-<target>.png)")
     sub.add_parser("analyze", help="paper analyses: spectrum, ima, rate-trading, similarity "
                                    "(see python -m bench analyze --help)", add_help=False)
     over = sub.add_parser("overhead", help="written bytes vs the model's rate estimate over a folder")
@@ -137,6 +146,37 @@ def cmd_speed(args) -> int:
     return 0
 
 
+def cmd_crops(args) -> int:
+    from bench.crops import run_crops, table
+
+    if not args.image.exists():
+        print(f"error: no image at {args.image}", file=sys.stderr)
+        return 2
+    box = None
+    if args.crop:
+        try:
+            box = tuple(int(v) for v in args.crop.split(","))
+            assert len(box) == 4
+        except (ValueError, AssertionError):
+            print(f"error: --crop takes LEFT,TOP,W,H, got {args.crop!r}", file=sys.stderr)
+            return 1
+    tag = f"{args.bpp:g}bpp" if args.bpp is not None else f"{args.size}B"
+    out = args.out or REPO / "docs" / "figures" / f"crops-{args.image.stem}-{tag}.png"
+    try:
+        path, coded, skipped = run_crops(args.image, out, args.bpp, args.size, box, args.zoom, args.codecs)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for message in skipped:
+        print(f"skipped {message}", file=sys.stderr)
+    from PIL import Image
+
+    w, h = Image.open(args.image).size
+    print(table(coded, args.size if args.size is not None else int(round(args.bpp * w * h / 8))))
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_fit_klt(args) -> int:
     from bench.klt_basis import default_basis_path, fit_folder, save_basis
 
@@ -182,5 +222,5 @@ def main(argv: list[str] | None = None) -> int:
 
         return analyze_main(argv[1:])
     args = build_parser().parse_args(argv)
-    return {"rd": cmd_rd, "speed": cmd_speed, "fit-klt": cmd_fit_klt, "overhead": cmd_overhead,
+    return {"rd": cmd_rd, "speed": cmd_speed, "crops": cmd_crops, "fit-klt": cmd_fit_klt, "overhead": cmd_overhead,
             "effort": cmd_effort, "readme": cmd_readme}[args.command](args)

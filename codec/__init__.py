@@ -47,11 +47,12 @@ def _cached(name: str | None) -> "Codec":
 
 
 def compress(image, quality: float | None = None, model: str | None = None, effort: int = 0,
-             metadata="all") -> bytes:
+             metadata="all", **target) -> bytes:
     """Compress with a shipped model (default model unless ``model`` names one) at ``quality``
-    (None: the model's :attr:`Codec.default_quality`), ``effort`` and ``metadata`` (see
+    (None: the model's :attr:`Codec.default_quality`), ``effort``, ``metadata`` and a
+    ``target_bytes`` / ``target_bpp`` / ``target_psnr`` instead of a quality (see
     :meth:`Codec.compress`)."""
-    return _cached(model).compress(image, quality, effort, metadata=metadata)
+    return _cached(model).compress(image, quality, effort, metadata=metadata, **target)
 
 
 def decompress(data: bytes, layers: int | None = None, max_pixels: int | None = None) -> "PIL.Image.Image":  # noqa: F821

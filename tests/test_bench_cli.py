@@ -98,3 +98,24 @@ def test_cli_runs_as_a_subprocess(dataset, tmp_path):
                             cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert (out / "jpeg.json").exists() and (out / "bd_rate.md").exists()
+
+
+def test_crops_figure_labels_each_codec_at_the_nearest_size(tmp_path, use_tiny_checkpoints, capsys):
+    from PIL import Image
+
+    from bench.cli import main
+    from conftest import natural_image
+
+    path = tmp_path / "img.png"
+    Image.fromarray(natural_image(96, 128, seed=2)).save(path)
+    out = tmp_path / "crops.png"
+    assert main(["crops", str(path), "--size", "1500", "--codecs", "ours,jpeg,webp", "--crop", "10,20,64,48",
+                 "--zoom", "2", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| ") and "codec" not in line]
+    assert [r[0].strip() for r in rows] == ["ours", "jpeg", "webp"]
+    ours_bytes = int(rows[0][2].replace(",", ""))
+    assert ours_bytes <= 1500
+    sheet = Image.open(out)
+    assert sheet.size == (4 * 128, 1 * (96 + 34))  # 4 columns: the original and three codecs, zoomed 2x
+    assert main(["crops", str(path), "--size", "1500", "--crop", "100,0,64,64", "--out", str(out)]) == 2

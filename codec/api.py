@@ -167,7 +167,7 @@ class Codec:
         kept = metadata if isinstance(metadata, dict) else {k: v for k, v in p.metadata.items() if k in keep}
         h, w = p.pixels.shape[:2]
         features = self._coder.analyze(to_tensor([p.pixels], self.config.pad_multiple))
-        alpha = p.alpha_png()
+        alpha = p.alpha_chunk()
         files: dict[int, bytes] = {}
 
         def file_at(milli: int) -> bytes:
@@ -206,7 +206,7 @@ class Codec:
         files = []
         for p, streams in zip(prepared, streams_all):
             header = container.Header(w, h, p.mode, self.num_layers, milli, self.name, self.digest)
-            files.append(container.serialize(header, streams, p.alpha_png(), kept[id(p)]))
+            files.append(container.serialize(header, streams, p.alpha_chunk(), kept[id(p)]))
         return files
 
     def estimate(self, image, quality: float | None = None, effort: int = 0) -> Estimate:

@@ -67,7 +67,7 @@ class Container:
     header: Header
     chunks: tuple[bytes, ...]  # payloads present, top layer first
     header_size: int
-    alpha: bytes | None = None  # the alpha plane as a PNG (modes LA, RGBA)
+    alpha: bytes | None = None  # the alpha plane as a PNG or lossless WebP (modes LA, RGBA)
     metadata: dict[str, bytes] = field(default_factory=dict)  # kind -> bytes as given
     side_size: int = 0  # bytes of the alpha and metadata chunks, framing included
 

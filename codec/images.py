@@ -5,7 +5,7 @@ What happens to each input mode (also in README):
 
 * RGB: coded as is.             * L, 1: coded as gray RGB, decoded back to L.
 * RGBA, LA (and RGBa, La, PA): the colour planes are coded as RGB or L, the alpha plane
-  losslessly (PNG, in its own chunk); decoded back to RGBA or LA (PA to RGBA).
+  losslessly (PNG or lossless WebP, in its own chunk); decoded back to RGBA or LA (PA to RGBA).
 * P: the palette is expanded to RGB (or L for an all-gray palette); with transparency to
   RGBA (or LA), its alpha kept.
 * I;16*, I, F (16/32-bit gray): scaled to 8 bits (CodecWarning), coded as L.
@@ -45,13 +45,22 @@ class PreparedImage:
     alpha: np.ndarray | None = None  # (H, W) uint8, for modes RGBA and LA
     metadata: dict[str, bytes] = field(default_factory=dict)  # kind -> bytes (container.METADATA_KINDS)
 
-    def alpha_png(self) -> bytes | None:
-        """The alpha plane as the container stores it: a PNG of mode L (Pillow's encoder)."""
+    def alpha_chunk(self) -> bytes | None:
+        """The alpha plane as the container stores it, losslessly: the smaller of a PNG of mode L
+        and a lossless WebP (gray, when Pillow has WebP), both Pillow's own encoders. Measured on
+        a feathered 768x512 matte: PNG 30.6 kB, WebP method 4 25.4 kB (0.14 s; method 6 19.3 kB
+        but 1.6 s)."""
         if self.alpha is None:
             return None
-        buf = io.BytesIO()
-        Image.fromarray(self.alpha, "L").save(buf, "PNG", compress_level=9)
-        return buf.getvalue()
+        plane = Image.fromarray(self.alpha, "L")
+        candidates = []
+        for fmt, options in (("PNG", {"compress_level": 9}), ("WEBP", {"lossless": True, "method": 4, "quality": 100})):
+            if fmt == "WEBP" and not _has_webp():
+                continue
+            buf = io.BytesIO()
+            plane.save(buf, fmt, **options)
+            candidates.append(buf.getvalue())
+        return min(candidates, key=len)
 
 
 def _warn(message: str) -> None:
@@ -191,21 +200,36 @@ def to_image(x: torch.Tensor, width: int, height: int, mode: str) -> Image.Image
     return Image.fromarray(np.ascontiguousarray(a), "RGB")
 
 
-def with_alpha(image: Image.Image, alpha_png: bytes) -> Image.Image:
-    """The decoded colour image with its alpha plane (the container's PNG) -> LA or RGBA.
+def _has_webp() -> bool:
+    from PIL import features
+
+    return bool(features.check("webp"))
+
+
+def with_alpha(image: Image.Image, chunk: bytes) -> Image.Image:
+    """The decoded colour image with its alpha plane (the container's PNG or lossless WebP)
+    -> LA or RGBA.
 
     Raises:
-        FormatError: the alpha chunk is not a PNG of mode L of the image's size.
+        FormatError: the alpha chunk is not a gray plane of the image's size.
     """
     try:
-        plane = Image.open(io.BytesIO(alpha_png), formats=["PNG"])
-        if plane.mode != "L" or plane.size != image.size:
-            raise FormatError(f"alpha chunk holds a {plane.mode} image of {plane.size[0]}x{plane.size[1]}, "
-                              f"not an L plane of {image.size[0]}x{image.size[1]}")
-        plane.load()
+        with warnings.catch_warnings():  # the codec's own pixel limit applies, not Pillow's
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            plane = Image.open(io.BytesIO(chunk), formats=["PNG", "WEBP"])
+            if plane.size != image.size or plane.mode not in ("L", "RGB") or \
+                    (plane.format == "PNG") != (plane.mode == "L"):
+                raise FormatError(f"alpha chunk holds a {plane.mode} {plane.format} image of {plane.size[0]}x"
+                                  f"{plane.size[1]}, not a gray plane of {image.size[0]}x{image.size[1]}")
+            plane.load()
     except FormatError:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise FormatError(f"alpha chunk is not a readable PNG ({type(e).__name__})") from None
+        raise FormatError(f"alpha chunk is not a readable PNG or WebP ({type(e).__name__})") from None
+    if plane.mode == "RGB":  # WebP has no gray mode: a gray plane comes back with R = G = B
+        rgb = np.asarray(plane)
+        if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])):
+            raise FormatError("alpha chunk is a colour WebP, not a gray plane")
+        plane = Image.fromarray(np.ascontiguousarray(rgb[..., 0]), "L")
     image.putalpha(plane)
     return image

@@ -126,3 +126,29 @@ def test_whole_validation_images_are_cut_to_the_top_stride():
     h, w = out[1].shape[2:]
     assert h % 64 == 0 and w % 64 == 0 and h * w <= 768 * 512 and abs(w / h - 1.5) < 0.2
     assert len(out) == 2  # smaller than one top-layer position: left out
+
+
+def test_a_feathered_matte_is_stored_as_lossless_webp_and_comes_back_exactly(tiny_codec):
+    import io
+
+    from PIL import ImageFilter
+
+    from codec import FormatError, container
+
+    matte = Image.new("L", (96, 64), 0)
+    matte.paste(255, (20, 10, 76, 54))
+    matte = matte.filter(ImageFilter.GaussianBlur(6))
+    matte = Image.fromarray((np.asarray(matte) ^ (np.arange(96) % 3).astype(np.uint8)[None]), "L")  # noisy edges
+    im = Image.fromarray(natural_image(64, 96)).convert("RGB")
+    im.putalpha(matte)
+    data = tiny_codec.compress(im, 2.0)
+    chunk = container.parse(data).alpha
+    png = io.BytesIO()
+    matte.save(png, "PNG", compress_level=9)
+    assert chunk[:4] == b"RIFF" and len(chunk) < len(png.getvalue())  # the smaller of the two: WebP here
+    assert np.array_equal(np.asarray(tiny_codec.decompress(data))[..., 3], np.asarray(matte))
+    colour = io.BytesIO()
+    Image.fromarray(natural_image(64, 96)).save(colour, "WEBP", lossless=True)
+    parsed = container.parse(data)
+    with pytest.raises(FormatError, match="colour WebP"):
+        tiny_codec.decompress(container.serialize(parsed.header, list(parsed.chunks), colour.getvalue()))

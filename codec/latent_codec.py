@@ -52,7 +52,9 @@ def tiles(h: int, w: int):
 
 @dataclass(frozen=True)
 class LayerSymbols:
-    """Symbols of one layer for a batch: values and table ids, both (N, C, h, w) int64.
+    """Symbols of one layer for a batch: values (int32: |value| <= MAX_MAGNITUDE < 2^31) and table
+    ids (int16: fewer than 2^15 tables), both (N, C, h, w); narrow, because at coding time the
+    finest layer's arrays are as large as the image (the coder widens each part it codes).
 
     ``parts``: for a layer coded in several passes (a checkerboard context), the (h, w)
     bool masks of the positions of each pass, in coding order; None for one pass.
@@ -70,7 +72,7 @@ class LayerSymbols:
 
 
 # (layer k, table ids (N, C, h, w), the layer's prior with its mean snapped, or None for the
-# top layer) -> symbol values (N, C, h, w), an int64 array the policy keeps and may write into
+# top layer) -> symbol values (N, C, h, w), an int32 array the policy keeps and may write into
 # at later passes' positions. Only the values at ``prior.mask`` are used.
 SymbolSource = Callable[[int, np.ndarray, LayerPrior | None], np.ndarray]
 
@@ -81,7 +83,7 @@ class CodingPolicy:
     ``source`` and ŷ = snapped mu + symbol * step. Records each layer's :class:`LayerSymbols`."""
 
     def __init__(self, batch: int, channels: int, height: int, width: int, source: SymbolSource):
-        self.top_ids = np.broadcast_to(np.arange(channels).reshape(1, -1, 1, 1),
+        self.top_ids = np.broadcast_to(np.arange(channels, dtype=np.int16).reshape(1, -1, 1, 1),
                                        (batch, channels, height, width)).copy()
         self.source = source
         self.layers: list[LayerSymbols] = []
@@ -93,7 +95,7 @@ class CodingPolicy:
 
     def latent(self, prior: LayerPrior) -> torch.Tensor:
         prior = replace(prior, mu=snap_mu(prior.mu))
-        ids = scale_index(prior.sigma / prior.step).numpy()
+        ids = scale_index(prior.sigma / prior.step).to(torch.int16).numpy()
         values = self.source(prior.k, ids, prior)
         if prior.mask is None:
             self.layers.append(LayerSymbols(values, ids))
@@ -202,7 +204,7 @@ class LatentCoder:
             v = torch.round(feats[0]) if k == 0 else feats[k].sub(prior.mu).div_(prior.step).round_()
             # Values outside a table's support are escaped by the coder, not clipped; only a
             # broken model could exceed MAX_MAGNITUDE.
-            return v.clamp_(-MAX_MAGNITUDE, MAX_MAGNITUDE).to(torch.int64).numpy()
+            return v.clamp_(-MAX_MAGNITUDE, MAX_MAGNITUDE).to(torch.int32).numpy()
 
         top = self.config.strides[0]
         return self._top_down(feats[0].shape[0], feats[0].shape[2] * top, feats[0].shape[3] * top,
@@ -229,7 +231,7 @@ class LatentCoder:
         decoders: dict[tuple[int, int], object] = {}  # (image, layer) -> its open stream
 
         def stream_symbols(k: int, ids: np.ndarray, prior: LayerPrior | None) -> np.ndarray:
-            out = np.zeros(ids.shape, dtype=np.int64)
+            out = np.zeros(ids.shape, dtype=np.int32)
             mask = None if prior is None or prior.mask is None else prior.mask.numpy()
             for n, image_streams in enumerate(streams):
                 if k >= len(image_streams):

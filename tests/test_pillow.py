@@ -87,3 +87,26 @@ def test_corrupted_files(saved):
         Image.open(io.BytesIO(bytes(head)))
     with pytest.raises(UnidentifiedImageError):
         Image.open(io.BytesIO(b"HVC\x89" + bytes(10)))
+
+
+def test_metadata_through_pillow_save_and_open(tmp_path, use_tiny_checkpoints):
+    """ICC, EXIF (orientation, GPS) and XMP given to save() come back byte for byte from open();
+    by default save() keeps the image's own, and empty values drop them."""
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    exif[0x8825] = {1: "S", 2: (33.0, 51.0, 0.0)}
+    im = Image.fromarray(natural_image(24, 32, seed=9))
+    path = tmp_path / "m.hvc"
+    im.save(path, quality=2, icc_profile=b"icc!", exif=exif, xmp=b"<x:xmpmeta/>")
+    with Image.open(path) as out:
+        assert out.info["icc_profile"] == b"icc!" and out.info["xmp"] == b"<x:xmpmeta/>"
+        assert out.info["exif"] == exif.tobytes()
+        assert out.getexif()[0x0112] == 8 and out.getexif().get_ifd(0x8825)[1] == "S"
+        out.load()
+        again = tmp_path / "again.hvc"
+        out.save(again, quality=2)  # the opened image's own metadata is kept
+        stripped = tmp_path / "stripped.hvc"
+        out.save(stripped, quality=2, exif=b"")
+    with Image.open(again) as a, Image.open(stripped) as s:
+        assert a.info["exif"] == exif.tobytes() and a.info["icc_profile"] == b"icc!"
+        assert "exif" not in s.info and s.info["xmp"] == b"<x:xmpmeta/>"

@@ -116,8 +116,10 @@ class Codec:
         h, w = prepared[0].pixels.shape[:2]
         x = to_tensor([p.pixels for p in prepared], self.config.pad_multiple)
         if level.steps == 0:
-            features = self._coder.analyze(x)
-            del x  # 12 bytes a pixel, freed before the top-down pass
+            # The float64 copies the top-down pass reads, made here so that neither the float32
+            # features nor the image (12 bytes a pixel) stay alive beside them.
+            features = [f.double().contiguous() for f in self._coder.analyze(x)]
+            del x
             return prepared, [self._coder.encode_features(features, milli / 1000)], milli, w, h
         from .refine import refine
 
@@ -166,7 +168,7 @@ class Codec:
         p = prepare(image)
         kept = metadata if isinstance(metadata, dict) else {k: v for k, v in p.metadata.items() if k in keep}
         h, w = p.pixels.shape[:2]
-        features = self._coder.analyze(to_tensor([p.pixels], self.config.pad_multiple))
+        features = [f.double().contiguous() for f in self._coder.analyze(to_tensor([p.pixels], self.config.pad_multiple))]
         alpha = p.alpha_chunk()
         files: dict[int, bytes] = {}
 

@@ -166,7 +166,7 @@ class Codec:
         level = _effort(effort)
         keep = metadata_kinds(metadata)
         p = prepare(image)
-        kept = metadata if isinstance(metadata, dict) else {k: v for k, v in p.metadata.items() if k in keep}
+        kept = kept_metadata(p, metadata, keep)
         h, w = p.pixels.shape[:2]
         features = [f.double().contiguous() for f in self._coder.analyze(to_tensor([p.pixels], self.config.pad_multiple))]
         alpha = p.alpha_chunk()
@@ -202,13 +202,11 @@ class Codec:
         """Compress same-size images in one pass of the network -> one file each."""
         keep = metadata_kinds(metadata)  # checked before any coding
         prepared, batches, milli, w, h = self._encode(list(images), quality, effort, progress)
-        kept = {id(p): (metadata if isinstance(metadata, dict) else
-                        {k: v for k, v in p.metadata.items() if k in keep}) for p in prepared}
         streams_all = [s for layers in batches for s in self._coder.encode_streams(layers)]
         files = []
         for p, streams in zip(prepared, streams_all):
             header = container.Header(w, h, p.mode, self.num_layers, milli, self.name, self.digest)
-            files.append(container.serialize(header, streams, p.alpha_chunk(), kept[id(p)]))
+            files.append(container.serialize(header, streams, p.alpha_chunk(), kept_metadata(p, metadata, keep)))
         return files
 
     def estimate(self, image, quality: float | None = None, effort: int = 0) -> Estimate:
@@ -278,6 +276,13 @@ def measure_file(data: bytes, target: Target, prepared, width: int, height: int,
     if target.kind == "bpp":
         return 8 * len(data) / (width * height)
     return psnr_of(prepared.pixels, prepared.mode, codec.decompress(data))
+
+
+def kept_metadata(prepared, metadata, keep: frozenset[str]) -> dict[str, bytes]:
+    """What a file stores: the ``metadata=`` dict itself, or the kinds ``keep`` of the image's own."""
+    if isinstance(metadata, dict):
+        return metadata
+    return {k: v for k, v in prepared.metadata.items() if k in keep}
 
 
 def metadata_kinds(metadata) -> frozenset[str]:

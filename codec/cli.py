@@ -345,7 +345,8 @@ def cmd_info(args) -> int:
               f"{len(data)} bytes, {8 * len(data) / pixels:.4f} bpp")
         print(f"  header {c.header_size} bytes")
         if c.alpha is not None:
-            print(f"  alpha: {8 + len(c.alpha)} bytes, {8 * (8 + len(c.alpha)) / pixels:.4f} bpp (PNG, lossless)")
+            kind = "WebP" if c.alpha[:4] == b"RIFF" else "PNG"
+            print(f"  alpha: {8 + len(c.alpha)} bytes, {8 * (8 + len(c.alpha)) / pixels:.4f} bpp ({kind}, lossless)")
         for kind, value in c.metadata.items():
             print(f"  {kind.upper() if kind != 'icc' else 'ICC profile'}: {len(value)} bytes (+8)")
         for k, size in enumerate(c.chunk_sizes):

@@ -183,15 +183,16 @@ class Codec:
             if target.kind == "psnr":  # the decoder's image, from the encoder's own top-down state
                 _, x_hat = self._coder.encode_and_decode(features, milli / 1000)
                 return psnr_of(p.pixels, p.mode, to_image(x_hat[0], w, h, p.mode))
-            data = file_at(milli)
-            return len(data) if target.kind == "bytes" else 8 * len(data) / (w * h)
+            return target.of_file(len(file_at(milli)), w * h)
 
         milli = search(measure, target, 1000, self.num_qualities * 1000)
         data = file_at(milli)
         if level.steps == 0:
             return data
         refined = self.compress(image, milli / 1000, effort, progress, metadata)
-        if target.met(measure_file(refined, target, p, w, h, self)):
+        measured = (psnr_of(p.pixels, p.mode, self.decompress(refined)) if target.kind == "psnr"
+                    else target.of_file(len(refined), w * h))
+        if target.met(measured):
             return refined
         warnings.warn(f"effort {effort} at quality {milli / 1000:g} missed the target; the effort-0 file "
                       "is returned", CodecWarning, stacklevel=3)
@@ -267,15 +268,6 @@ class Codec:
         return image
 
 
-
-
-def measure_file(data: bytes, target: Target, prepared, width: int, height: int, codec: "Codec") -> float:
-    """What ``target`` measures of a written file."""
-    if target.kind == "bytes":
-        return len(data)
-    if target.kind == "bpp":
-        return 8 * len(data) / (width * height)
-    return psnr_of(prepared.pixels, prepared.mode, codec.decompress(data))
 
 
 def kept_metadata(prepared, metadata, keep: frozenset[str]) -> dict[str, bytes]:

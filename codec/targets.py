@@ -46,6 +46,10 @@ class Target:
             raise CodecError(f"target_{kind} must be a positive number, got {value}")
         return cls(kind, value)
 
+    def of_file(self, num_bytes: int, pixels: int) -> float:
+        """What a size target measures of a file of ``num_bytes`` for ``pixels`` pixels."""
+        return num_bytes if self.kind == "bytes" else 8 * num_bytes / pixels
+
     def met(self, measured: float) -> bool:
         return measured >= self.value if self.kind == "psnr" else measured <= self.value
 

@@ -10,10 +10,20 @@ bit (measured: up to about 1e-16 relative); the snapped entropy parameters almos
 yet almost never is not never. So banding is part of what a version 4 file means, encoder and
 decoder band alike, and files of versions 2 and 3 decode with the whole-image pass they were
 written with. The band layout depends only on the tensor's shape.
+
+Format version 5 also computes the finest layer itself in bands of rows (:data:`LAYER_BAND_POSITIONS`
+positions each, :meth:`codec.model.HierarchicalVAE.top_down`): its prior, the entropy parameters,
+the symbols and the checkerboard context run band by band (:func:`rows_of`), so no tensor of the
+prior's or the context's width (512 channels of float64: 385 MB at 24 MP) is ever made for the
+whole layer. Its symbols are coded band by band, a band's other half once the next band's anchors
+are known (anchors 0, anchors 1, rest 0, anchors 2, rest 1, ...): that order is what the layer's
+stream in a version 5 file holds. A layer within one band is coded as in version 4, to the same
+bytes.
 """
 from __future__ import annotations
 
 import copy
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +32,11 @@ from torch import nn
 # Output positions (rows x width) per band: im2col of the finest layer's 5x5 context (352 input
 # channels) is then at most 1024 * 25 * 352 * 8 B = 72 MB.
 BAND_POSITIONS = 1024
+
+# Positions (rows x width) per band of the finest layer in format version 5: its largest band
+# tensor, the prior's 512 channels of float64 with the context's halo, is then about 40 MB, and a
+# 768x512 image (48 x 32 latents) is one band.
+LAYER_BAND_POSITIONS = 8192
 
 
 def band_rows(width: int) -> int:
@@ -53,6 +68,60 @@ class BandedConv2d(nn.Module):
             band = F.pad(x[..., a:b, :], (0, 0, p - (r0 - a), p - (b - r1)))
             out[..., r0:r1, :] = F.conv2d(band, conv.weight, conv.bias, 1, (0, conv.padding[1]))
         return out
+
+    def window(self, x: torch.Tensor, top: int, bottom: int) -> torch.Tensor:
+        """The convolution over rows of an input with ``top`` and ``bottom`` zero rows added and
+        none elsewhere (the rows of a band, :func:`rows_of`): output row o from the padded rows
+        o .. o + 2p, so ``rows + top + bottom - 2p`` rows, in bands as :meth:`forward` does."""
+        h, w = x.shape[-2:]
+        conv, p = self.conv, self.conv.padding[0]
+        n = h + top + bottom - 2 * p
+        out = x.new_empty(x.shape[0], conv.out_channels, n, w)
+        rows = band_rows(w)
+        for o0 in range(0, n, rows):
+            o1 = min(n, o0 + rows)
+            a, b = o0 - top, o1 - top + 2 * p  # the input rows they need, outside x where padded
+            band = F.pad(x[..., max(0, a):min(h, b), :], (0, 0, max(0, -a), max(0, b - h)))
+            out[..., o0:o1, :] = F.conv2d(band, conv.weight, conv.bias, 1, (0, conv.padding[1]))
+        return out
+
+
+def _row_padding(module: nn.Module) -> int:
+    """Rows of zero padding a module of a :func:`rows_of` sequence adds on each side (0: rowwise)."""
+    conv = module.conv if isinstance(module, BandedConv2d) else module
+    if isinstance(conv, nn.Conv2d):
+        if conv.stride != (1, 1) or conv.padding[0] != conv.kernel_size[0] // 2:
+            raise ValueError(f"only stride-1 'same' convolutions have rows of their own, not {conv}")
+        return conv.padding[0]
+    if isinstance(module, (nn.LeakyReLU, nn.ReLU, nn.Identity)):
+        return 0
+    raise ValueError(f"{module} is not known to act row by row")
+
+
+def row_halo(seq: nn.Sequential) -> int:
+    """Rows of input above and below an output row that ``seq`` reads (see :func:`rows_of`)."""
+    return sum(_row_padding(m) for m in seq)
+
+
+def rows_of(seq: nn.Sequential, rows: Callable[[int, int], torch.Tensor], height: int,
+            r0: int, r1: int) -> torch.Tensor:
+    """Rows ``r0:r1`` of ``seq(x)`` for an input of ``height`` rows, computed from the rows it
+    needs (``rows(a, b)`` gives ``x[..., a:b, :]``): ``seq`` is stride-1 'same' convolutions and
+    pointwise activations, each convolution zero-padded only at the image's edges (format
+    version 5's bands of the finest layer; the matrix products block differently from the
+    whole-image pass's, so values may differ from it in the last bit)."""
+    halo = row_halo(seq)
+    a, b = max(0, r0 - halo), min(height, r1 + halo)
+    y = rows(a, b)
+    for m in seq:
+        p = _row_padding(m)
+        if p:
+            top, bottom = (p if a == 0 else 0), (p if b == height else 0)
+            y = (m if isinstance(m, BandedConv2d) else BandedConv2d(m)).window(y, top, bottom)
+            a, b = a + p - top, b - p + bottom
+        else:
+            y = m(y)
+    return y[..., r0 - a:r1 - a, :]
 
 
 class BandedConvTranspose2d(nn.Module):

@@ -24,8 +24,11 @@ MAGIC = b"HVC\x89"
 # values of such images by 1 against one whole-image pass; version 2 files decode in one pass.
 # 4: the top-down pass's convolutions run in bands of rows (codec.bands), which bounds their
 # memory and can move a value in its last bit; version 2 and 3 files decode without bands.
-VERSION = 4
-READABLE = (2, 3, 4)  # every version a shipped model ever wrote
+# 5: the finest layer is computed and coded in bands of rows (codec.bands.LAYER_BAND_POSITIONS),
+# a band's other half after the next band's anchors: a layer in more than one band has another
+# stream and can differ in its last bits; a layer within one band is coded as in version 4.
+VERSION = 5
+READABLE = (2, 3, 4, 5)  # every version a shipped model ever wrote
 MAX_SIDE = 32768
 MAX_PIXELS = 1 << 27  # about 134 megapixels
 MAX_LAYERS = 16

@@ -10,7 +10,8 @@ any probability.
 
 What the arithmetic is depends on the file's format version (``version`` below): 2 runs
 ``g_s`` in one pass, 3 over tiles (:data:`TILE`), 4 also runs the top-down convolutions in
-bands of rows (:mod:`codec.bands`). Encoder and decoder of one version do the same.
+bands of rows (:mod:`codec.bands`), 5 also the finest layer as a whole, from its prior to its
+symbols, and codes that layer band by band. Encoder and decoder of one version do the same.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 
 from .ans import MAX_MAGNITUDE, TableCoder
-from .bands import banded
+from . import bands
 from .container import VERSION
 from .entropy_params import factorized_coder, gaussian_coder, scale_index, snap_mu
 from .model import HierarchicalVAE, LayerPrior
@@ -51,24 +52,42 @@ def tiles(h: int, w: int):
 
 
 @dataclass(frozen=True)
+class Part:
+    """One coding pass's share of a layer: its ``rows`` (all, or a band's) and, within them, the
+    (rows, w) bool ``mask`` of its positions (None: every position of the rows)."""
+
+    rows: slice
+    mask: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
 class LayerSymbols:
     """Symbols of one layer for a batch: values (int32: |value| <= MAX_MAGNITUDE < 2^31) and table
     ids (int16: fewer than 2^15 tables), both (N, C, h, w); narrow, because at coding time the
     finest layer's arrays are as large as the image (the coder widens each part it codes).
 
-    ``parts``: for a layer coded in several passes (a checkerboard context), the (h, w)
-    bool masks of the positions of each pass, in coding order; None for one pass.
+    ``parts``: for a layer coded in several passes (a checkerboard context, bands of rows), the
+    :class:`Part` of each pass, in coding order; None for one pass over the whole layer.
     """
 
     values: np.ndarray
     table_ids: np.ndarray
-    parts: tuple[np.ndarray, ...] | None = None
+    parts: tuple[Part, ...] | None = None
 
     def split(self, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """(values, table ids) of image n, one pair per coding pass."""
         if self.parts is None:
             return [(self.values[n], self.table_ids[n])]
-        return [(self.values[n][:, mask], self.table_ids[n][:, mask]) for mask in self.parts]
+        out = []
+        for part in self.parts:
+            values, ids = self.values[n][:, part.rows], self.table_ids[n][:, part.rows]
+            out.append((values, ids) if part.mask is None else (values[:, part.mask], ids[:, part.mask]))
+        return out
+
+
+def band_of(array: np.ndarray, prior: LayerPrior | None) -> np.ndarray:
+    """The rows of a whole layer's (N, C, h, w) ``array`` that ``prior`` covers."""
+    return array if prior is None or prior.band is None else array[:, :, prior.band.rows]
 
 
 # (layer k, table ids (N, C, h, w), the layer's prior with its mean snapped, or None for the
@@ -97,21 +116,38 @@ class CodingPolicy:
         prior = replace(prior, mu=snap_mu(prior.mu))
         ids = scale_index(prior.sigma / prior.step).to(torch.int16).numpy()
         values = self.source(prior.k, ids, prior)
-        if prior.mask is None:
+        if prior.band is not None:
+            self._record_band(prior, values, ids)
+        elif prior.mask is None:
             self.layers.append(LayerSymbols(values, ids))
         else:  # one pass of several: its positions, over what the earlier passes found
             mask = prior.mask.numpy()
             earlier = self.layers[prior.k] if len(self.layers) > prior.k else None
             if earlier is None:
-                self.layers.append(LayerSymbols(values, ids, (mask,)))
+                self.layers.append(LayerSymbols(values, ids, (Part(slice(None), mask),)))
             else:  # in place: at coding time these arrays are as large as the layer
                 np.copyto(earlier.values, values, where=mask)
                 np.copyto(earlier.table_ids, ids, where=mask)
-                self.layers[prior.k] = replace(earlier, parts=earlier.parts + (mask,))
+                self.layers[prior.k] = replace(earlier, parts=earlier.parts + (Part(slice(None), mask),))
                 del ids
         y_hat = torch.from_numpy(values).double()
         del values
         return y_hat.mul_(prior.step).add_(prior.mu)
+
+    def _record_band(self, prior: LayerPrior, values: np.ndarray, ids: np.ndarray) -> None:
+        """One band's pass: its symbols into the layer's arrays (made at its first band)."""
+        band, mask = prior.band, None if prior.mask is None else prior.mask.numpy()
+        if len(self.layers) <= prior.k:
+            shape = values.shape[:2] + (band.height, values.shape[3])
+            self.layers.append(LayerSymbols(np.zeros(shape, np.int32), np.zeros(shape, np.int16), ()))
+        layer = self.layers[prior.k]
+        rows_values, rows_ids = layer.values[:, :, band.rows], layer.table_ids[:, :, band.rows]
+        if mask is None:
+            rows_values[...], rows_ids[...] = values, ids
+        else:
+            np.copyto(rows_values, values, where=mask)
+            np.copyto(rows_ids, ids, where=mask)
+        self.layers[prior.k] = replace(layer, parts=layer.parts + (Part(band.rows, mask),))
 
 
 class LatentCoder:
@@ -119,7 +155,7 @@ class LatentCoder:
 
     def __init__(self, model: HierarchicalVAE):
         self.top_down_model = copy.deepcopy(model).double().eval()
-        self.banded_model = banded(self.top_down_model, model.TOP_DOWN_MODULES)  # the same weights (format version 4)
+        self.banded_model = bands.banded(self.top_down_model, model.TOP_DOWN_MODULES)  # the same weights (format version 4)
         # channels_last runs the full-resolution convolutions and GDNs ~1.7x faster on CPU.
         self.model = copy.deepcopy(model).float().eval().to(memory_format=torch.channels_last)
         self.model.requires_grad_(False)  # inference only (encode-time refinement optimizes latents)
@@ -143,7 +179,7 @@ class LatentCoder:
         policy = CodingPolicy(batch, self.config.latent_channels[0], height // top, width // top, source)
         q = torch.full((batch,), quality, dtype=torch.float64)
         model = self.banded_model if version >= 4 else self.top_down_model
-        t = model.top_down(policy, q)
+        t = model.top_down(policy, q, bands.LAYER_BAND_POSITIONS if version >= 5 else None)
         return t, policy.layers
 
     def _synthesize(self, t: torch.Tensor, version: int = VERSION) -> torch.Tensor:
@@ -201,7 +237,11 @@ class LatentCoder:
 
         def posterior_symbols(k: int, ids: np.ndarray, prior: LayerPrior | None) -> np.ndarray:
             # round((f - mu) / step), in one copy of the layer
-            v = torch.round(feats[0]) if k == 0 else feats[k].sub(prior.mu).div_(prior.step).round_()
+            if k == 0:
+                v = torch.round(feats[0])
+            else:
+                f = feats[k] if prior.band is None else feats[k][:, :, prior.band.rows]
+                v = f.sub(prior.mu).div_(prior.step).round_()
             # Values outside a table's support are escaped by the coder, not clipped; only a
             # broken model could exceed MAX_MAGNITUDE.
             return v.clamp_(-MAX_MAGNITUDE, MAX_MAGNITUDE).to(torch.int32).numpy()
@@ -251,7 +291,7 @@ class LatentCoder:
                     quality: float) -> torch.Tensor:
         """The decoder's output for known symbols (no entropy coding)."""
         t, _ = self._top_down(layers[0].values.shape[0], height, width, quality,
-                              lambda k, ids, prior: layers[k].values)
+                              lambda k, ids, prior: band_of(layers[k].values, prior))
         return self._synthesize(t)
 
     def layer_bits(self, layers: list[LayerSymbols]) -> np.ndarray:

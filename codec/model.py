@@ -49,6 +49,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .bands import row_halo, rows_of
 from .config import ModelConfig
 from .entropy_models import FactorizedDensity, gaussian_bits
 from .layers import GDN, ResidualMerge, TakeLatent, conv, deconv
@@ -178,33 +179,93 @@ class HierarchicalVAE(nn.Module):
         j = torch.arange(width, device=device)[None, :]
         return (i + j) % 2 == 0
 
-    def top_down(self, policy: "TopDownPolicy", quality: torch.Tensor) -> torch.Tensor:
+    def top_down(self, policy: "TopDownPolicy", quality: torch.Tensor,
+                 band_positions: int | None = None) -> torch.Tensor:
         """The top-down pass, the one loop training, coding and the analyses share.
 
         ``policy`` decides each layer's latent ŷ (:class:`TopDownPolicy`); this loop owns
         everything else: the top-down state, each layer's prior, the quantization steps and
         the checkerboard context. quality: (N,), in the dtype the pass runs in.
+        ``band_positions``: compute the finest layer in bands of rows of about this many
+        positions (coding, format version 5; :mod:`codec.bands`), or as a whole (None).
 
         Returns:
             the last top-down state, the input of ``g_s`` (``g_s(top_down(...))`` is x̂).
         """
         t = self.top_expand(policy.top())
-        for k in range(1, self.config.num_layers):
+        L = self.config.num_layers
+        for k in range(1, L):
             t = self.up[k - 1](t)
-            mu, raw = self.prior[k - 1](t).chunk(2, dim=1)
             step = self.log_step(k, quality).exp()
-            if self.has_context(k):  # anchors under the prior from above, then the rest given them
-                anchor = self.anchors(*mu.shape[-2:], device=mu.device)
-                y_hat = policy.latent(LayerPrior(k, t, mu, F.softplus(raw), step, anchor, final=False))
-                d_mu, d_raw = self.context(torch.cat([t, y_hat * anchor], dim=1)).chunk(2, dim=1)
-                prior = LayerPrior(k, t, torch.where(anchor, mu, mu + d_mu),
-                                   F.softplus(torch.where(anchor, raw, raw + d_raw)), step, ~anchor)
-                del mu, raw, d_mu, d_raw  # at coding time these are the largest tensors alive
-                y_hat = torch.where(anchor, y_hat, policy.latent(prior))
+            h, w = t.shape[-2:]
+            rows = h
+            if band_positions is not None and k == L - 1:
+                rows = max(band_positions // w, row_halo(self.context) if self.has_context(k) else 1)
+            if rows >= h:
+                y_hat = self._layer_latent(policy, k, t, step)
             else:
-                y_hat = policy.latent(LayerPrior(k, t, mu, F.softplus(raw), step))
+                y_hat = self._banded_layer_latent(policy, k, t, step, rows)
             t = self.merge[k - 1](t, y_hat)
         return t
+
+    def _layer_latent(self, policy: "TopDownPolicy", k: int, t: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+        """ŷ of layer k >= 1 from the top-down state at its resolution, the whole layer at once."""
+        mu, raw = self.prior[k - 1](t).chunk(2, dim=1)
+        if not self.has_context(k):
+            return policy.latent(LayerPrior(k, t, mu, F.softplus(raw), step))
+        # anchors under the prior from above, then the rest given them
+        anchor = self.anchors(*mu.shape[-2:], device=mu.device)
+        y_hat = policy.latent(LayerPrior(k, t, mu, F.softplus(raw), step, anchor, final=False))
+        d_mu, d_raw = self.context(torch.cat([t, y_hat * anchor], dim=1)).chunk(2, dim=1)
+        prior = LayerPrior(k, t, torch.where(anchor, mu, mu + d_mu),
+                           F.softplus(torch.where(anchor, raw, raw + d_raw)), step, ~anchor)
+        del mu, raw, d_mu, d_raw  # at coding time these are the largest tensors alive
+        return torch.where(anchor, y_hat, policy.latent(prior))
+
+    def _banded_layer_latent(self, policy: "TopDownPolicy", k: int, t: torch.Tensor, step: torch.Tensor,
+                             rows: int) -> torch.Tensor:
+        """:meth:`_layer_latent` in bands of ``rows`` rows, each band's prior (and context) from
+        the rows of ``t`` (and of the anchors) around it (:func:`codec.bands.rows_of`). With a
+        context, a band's other half is decided once the anchors of the next band are, so the
+        passes go: anchors 0, anchors 1, rest 0, anchors 2, rest 1, ... (``rows`` must cover the
+        context's halo)."""
+        N, _, h, w = t.shape
+        bands = [Band(r0, min(h, r0 + rows), h) for r0 in range(0, h, rows)]
+        y_hat = t.new_empty(N, self.config.latent_channels[k], h, w)
+
+        def prior_of(band: Band) -> tuple[torch.Tensor, torch.Tensor]:
+            return rows_of(self.prior[k - 1], lambda a, b: t[..., a:b, :], h, band.start, band.stop).chunk(2, dim=1)
+
+        if not self.has_context(k):
+            for band in bands:
+                mu, raw = prior_of(band)
+                y_hat[..., band.rows, :] = policy.latent(
+                    LayerPrior(k, t[..., band.rows, :], mu, F.softplus(raw), step, band=band))
+            return y_hat
+        if rows < row_halo(self.context) and len(bands) > 1:
+            raise ValueError(f"bands of {rows} rows do not cover the context's halo")
+        anchor = self.anchors(h, w, device=t.device)
+
+        def context_input(a: int, b: int) -> torch.Tensor:  # the state and the anchors (only) of rows a:b
+            return torch.cat([t[..., a:b, :], y_hat[..., a:b, :] * anchor[a:b]], dim=1)
+
+        def rest(band: Band, mu: torch.Tensor, raw: torch.Tensor) -> None:
+            d_mu, d_raw = rows_of(self.context, context_input, h, band.start, band.stop).chunk(2, dim=1)
+            a = anchor[band.rows]
+            prior = LayerPrior(k, t[..., band.rows, :], torch.where(a, mu, mu + d_mu),
+                               F.softplus(torch.where(a, raw, raw + d_raw)), step, ~a, band=band)
+            y_hat[..., band.rows, :] = torch.where(a, y_hat[..., band.rows, :], policy.latent(prior))
+
+        waiting = None  # the band whose anchors are decided and whose rest waits for the next band's
+        for band in bands:
+            mu, raw = prior_of(band)
+            y_hat[..., band.rows, :] = policy.latent(LayerPrior(
+                k, t[..., band.rows, :], mu, F.softplus(raw), step, anchor[band.rows], final=False, band=band))
+            if waiting is not None:
+                rest(*waiting)
+            waiting = (band, mu, raw)
+        rest(*waiting)
+        return y_hat
 
     def log_step(self, k: int, quality: torch.Tensor) -> torch.Tensor:
         """Log quantization step of layer k >= 1 at continuous quality q in [1, Q].
@@ -231,6 +292,19 @@ class HierarchicalVAE(nn.Module):
 
 
 @dataclass(frozen=True)
+class Band:
+    """Rows ``start:stop`` of a layer ``height`` rows high."""
+
+    start: int
+    stop: int
+    height: int
+
+    @property
+    def rows(self) -> slice:
+        return slice(self.start, self.stop)
+
+
+@dataclass(frozen=True)
 class LayerPrior:
     """What the top-down pass knows of layer k >= 1 when a policy decides its latent.
 
@@ -246,6 +320,8 @@ class LayerPrior:
             Only these positions of the returned latent are used.
         final: whether this is the layer's last pass. Its ``mu`` and ``sigma`` are then the
             prior of the whole layer: at the positions of earlier passes, their values.
+        band: for a layer decided in bands of rows (format version 5), the rows this prior
+            covers: its tensors and ``mask`` are those rows only; None for the whole layer.
     """
 
     k: int
@@ -255,6 +331,7 @@ class LayerPrior:
     step: torch.Tensor
     mask: torch.Tensor | None = None
     final: bool = True
+    band: Band | None = None
 
 
 class TopDownPolicy(Protocol):

@@ -22,7 +22,7 @@ def test_round_trip():
 
 def test_layout_is_little_endian_and_documented():
     data = serialize(HEADER, CHUNKS)
-    assert data[:4] == MAGIC and data[4] == VERSION == 4
+    assert data[:4] == MAGIC and data[4] == VERSION == 5
     assert struct.unpack_from("<II", data, 8) == (70, 65)
     assert struct.unpack_from("<H", data, 16)[0] == 2500
     pos = 35
@@ -78,14 +78,14 @@ def test_serialize_validates():
         serialize(HEADER, [b"\0" * 3] * 3)
 
 
-def test_versions_2_and_3_are_still_read_and_new_files_are_version_4():
+def test_versions_2_to_4_are_still_read_and_new_files_are_version_5():
     from dataclasses import replace
 
     old = serialize(replace(HEADER, version=2), CHUNKS)
     assert old[4] == 2 and parse(old).header == replace(HEADER, version=2)
-    assert parse(serialize(HEADER, CHUNKS)).header.version == VERSION == 4
-    three = serialize(replace(HEADER, version=3), CHUNKS)
-    assert parse(three).header == replace(HEADER, version=3)
+    assert parse(serialize(HEADER, CHUNKS)).header.version == VERSION == 5
+    for version in (3, 4):
+        assert parse(serialize(replace(HEADER, version=version), CHUNKS)).header == replace(HEADER, version=version)
 
 
 def test_alpha_and_metadata_chunks_come_before_the_layers():

@@ -68,9 +68,12 @@ def words(payload: bytes) -> list[int]:
 
 # -- the inputs ------------------------------------------------------------------------------
 # Inputs coded by the tiny models only: large enough for what only large images do (two tiles
-# of the transforms, bands of the top-down pass: 68 x 24 finest latents, padded), too large to code by
-# every shipped model at every quality here. Their decoded pixels are pinned by digest only.
-LARGE = ("gray-1040x384",)
+# of the transforms, bands of the top-down pass: 68 x 24 finest latents, padded; three bands of
+# the finest layer of format version 5: 132 x 144), too large to code by every shipped model at
+# every quality here. Their decoded pixels are pinned by digest only.
+LARGE = ("gray-1040x384", "gray-2080x2304")
+# Inputs made from committed ones (too large to commit), coded at the default quality only.
+DERIVED = {"gray-2080x2304": lambda images: Image.fromarray(np.tile(np.asarray(images["gray-1040x384"]), (6, 2)))}
 
 
 def source_images() -> dict[str, Image.Image]:
@@ -88,7 +91,8 @@ def source_images() -> dict[str, Image.Image]:
             if not (IMAGES / f"{name}.png").exists():
                 image = make()
                 image.save(IMAGES / f"{name}.png", optimize=True, **image.encoderinfo)
-    return {p.stem: Image.open(p) for p in sorted(IMAGES.glob("*.png"))}
+    images = {p.stem: Image.open(p) for p in sorted(IMAGES.glob("*.png"))}
+    return images | {name: make(images) for name, make in DERIVED.items()}
 
 
 def _rgba_with_metadata() -> Image.Image:
@@ -175,7 +179,7 @@ def golden_cases() -> list[tuple[str, str, str, float, bool]]:
         for image in source_images():
             if image in LARGE and not tiny:
                 continue
-            for q in qualities(c):
+            for q in [c.default_quality] if image in DERIVED else qualities(c):
                 cases.append((f"v{container.VERSION}", name, image, q, tiny))
     return cases
 
@@ -292,15 +296,18 @@ def test_the_encoder_writes_the_golden_bytes(golden):
     assert not differ, f"the encoder now writes other bytes for {differ}"
 
 
-def test_the_large_golden_image_crosses_tiles_and_bands():
-    from codec.bands import band_rows
+def test_the_large_golden_images_cross_tiles_and_bands():
+    from codec.bands import LAYER_BAND_POSITIONS, band_rows
     from codec.latent_codec import tiles
 
+    layer_bands = {}
     for name in LARGE:
         w, h = source_images()[name].size
         pad, s = TINY.pad_multiple, TINY.base_stride
         fh, fw = (h + -h % pad) // s, (w + -w % pad) // s
         assert len(list(tiles(fh, fw))) > 1 and band_rows(fw) < fh, name
+        layer_bands[name] = -(-fh // max(2, LAYER_BAND_POSITIONS // fw))
+    assert max(layer_bands.values()) >= 3, layer_bands  # a band with neighbours on both sides
 
 
 def test_tiny_models_write_the_pinned_ans_words(golden):

@@ -44,11 +44,13 @@ def jacobian_columns(f: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor,
 
 
 def ima_contrast(J: torch.Tensor | np.ndarray) -> float:
-    """c_IMA of a (P, m) Jacobian with P >= m, in nats; +inf if a column is zero or dependent."""
+    """c_IMA of a (P, m) Jacobian with P >= m, in nats; +inf if a column is zero or dependent
+    (to float64 rounding: the QR's diagonal at most max(P, m) * eps times the largest column)."""
     J = torch.as_tensor(np.asarray(J) if not torch.is_tensor(J) else J).double()
     norms = J.norm(dim=0)
     r_diag = torch.linalg.qr(J, mode="r").R.diagonal().abs()
-    if bool((norms == 0).any()) or bool((r_diag == 0).any()):
+    tol = max(J.shape) * torch.finfo(torch.float64).eps * float(norms.max()) if norms.numel() else 0.0
+    if bool((norms == 0).any()) or bool((r_diag <= tol).any()):
         return float("inf")
     return float(norms.log().sum() - r_diag.log().sum())
 

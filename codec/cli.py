@@ -206,11 +206,15 @@ def _load_image(src: str):
 
     data = _read(src)
     try:
-        im = Image.open(io.BytesIO(data))
-        im.load()
+        with warnings.catch_warnings():  # the codec's own size limit applies (container.MAX_PIXELS)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            im.load()
         return im
     except UnidentifiedImageError:
         raise CodecError("not an image Pillow can read") from None
+    except Image.DecompressionBombError as e:
+        raise CodecError(f"image too large: {e}") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise CodecError(f"cannot decode image: {e}") from None
 

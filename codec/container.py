@@ -32,8 +32,8 @@ READABLE = (2, 3, 4, 5)  # every version a shipped model ever wrote
 MAX_SIDE = 32768
 MAX_PIXELS = 1 << 27  # about 134 megapixels
 MAX_LAYERS = 16
-# Decoding a file of version 4 costs about 0.1 GB of memory per megapixel above the ~0.6 GB
-# torch and the model take (measured, whole CLI process: 1.4 GiB at 3840x2160, 2.5 GiB at
+# Decoding a file of version 5 costs about 40-50 MB of memory per megapixel above the ~0.6 GB
+# torch and the model take (measured, whole CLI process: 1.4 GiB at 3840x2160, 1.8 GiB at
 # 6000x4000), and a file of a few dozen bytes can claim 8192x4096 (a valid one-layer prefix).
 # So, in the spirit of Pillow's Image.MAX_IMAGE_PIXELS, files claiming more than this are
 # refused unless the caller raises the limit: a 6000x4000 photo passes. (The decoder applies

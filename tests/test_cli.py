@@ -137,6 +137,20 @@ def test_not_an_image(workdir, capsys):
     assert "not an image" in capsys.readouterr().err
 
 
+def test_pillow_s_bomb_warning_is_not_the_codec_s_limit(workdir, capsys, monkeypatch, recwarn):
+    """Pillow warns above its MAX_IMAGE_PIXELS (89 MP), yet the codec codes up to 134 MP: no
+    warning for a photo the codec takes; what Pillow refuses outright is one line, exit 2."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1500)  # a.png's 2240 pixels: a warning, not an error
+    assert main(["compress", "a.png", "-q", "3"]) == 0
+    assert not [w for w in recwarn if issubclass(w.category, Image.DecompressionBombWarning)]
+    assert "Bomb" not in capsys.readouterr().err
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # over twice the limit: Pillow refuses
+    assert main(["compress", "a.png", "-o", "a2.hvc"]) == 2
+    err = capsys.readouterr().err
+    assert "image too large" in err and len(err.strip().splitlines()) == 1
+    assert not (workdir / "a2.hvc").exists()
+
+
 def test_stdin_stdout_subprocess(workdir, use_tiny_checkpoints):
     env = {**os.environ, "CODEC_CHECKPOINTS": str(use_tiny_checkpoints)}
     png = (workdir / "a.png").read_bytes()

@@ -37,6 +37,11 @@ class ModelConfig:
             the layers above only) or ``"checkerboard"`` (He et al. 2021: half of its
             positions, the anchors, are coded first; the prior of the other half also
             sees the decoded anchors around it).
+        inject: the top-down state at the finest layer, which carries every upper layer's
+            quantized latent, also feeds the synthesis: ``x̂ = g_s(ŷ + P(t))`` with a 1x1
+            projection ``P`` that starts at zero (so it can be added to a trained model without
+            changing what it decodes), as the latents of Xiao & Bamler's and QRes-VAE's models
+            feed their image path; the upper layers can then carry image content themselves.
     """
 
     name: str = "hvae"
@@ -46,6 +51,7 @@ class ModelConfig:
     base_stride: int = 16
     lambdas: tuple[float, ...] = DEFAULT_LAMBDAS
     context: str = "none"
+    inject: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "latent_channels", tuple(int(c) for c in self.latent_channels))

@@ -58,3 +58,17 @@ class TakeLatent(nn.Module):
 
     def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return y
+
+
+class InjectState(nn.Module):
+    """Merge for the finest layer with ``ModelConfig.inject``: ``y + P(t)``, the decoded latent
+    plus a 1x1 projection of the top-down state, starting at zero (then it is :class:`TakeLatent`)."""
+
+    def __init__(self, channels: int, latent_channels: int) -> None:
+        super().__init__()
+        self.proj = conv(channels, latent_channels, 1, 1)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return y + self.proj(t)

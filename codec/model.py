@@ -52,7 +52,7 @@ from torch.nn import functional as F
 from .bands import row_halo, rows_of
 from .config import ModelConfig
 from .entropy_models import FactorizedDensity, gaussian_bits
-from .layers import GDN, ResidualMerge, TakeLatent, conv, deconv
+from .layers import GDN, InjectState, ResidualMerge, TakeLatent, conv, deconv
 
 
 @dataclass(frozen=True)
@@ -65,12 +65,14 @@ class ForwardOutput:
         bpp: per layer (top first), (N,) bits per pixel of each image.
         channel_bits: per layer (top first), (N, C_k) estimated bits of each channel, so
             training can weight channels (``codec train --grow-warmup``); None for the peer.
+        x_hat_prefix: with ``prefix_layers``, the prefix decode (N, 3, H, W), not clamped.
     """
 
     x_hat: torch.Tensor
     bits: list[torch.Tensor]
     bpp: list[torch.Tensor]
     channel_bits: list[torch.Tensor] | None = None
+    x_hat_prefix: torch.Tensor | None = None
 
 
 def between_anchors(table: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
@@ -131,8 +133,10 @@ class HierarchicalVAE(nn.Module):
         for k in range(1, L):
             self.up.append(nn.Sequential(deconv(N, N, 5, 2), nn.LeakyReLU(0.1)))
             self.prior.append(nn.Sequential(conv(N, N, 3, 1), nn.LeakyReLU(0.1), conv(N, 2 * Ms[k], 3, 1)))
-            # The finest layer's latent is the synthesis input itself.
-            self.merge.append(ResidualMerge(N, Ms[k]) if k < L - 1 else TakeLatent())
+            # The finest layer's latent is the synthesis input itself (with ``inject``, plus a
+            # projection of the top-down state).
+            last = InjectState(N, Ms[k]) if config.inject else TakeLatent()
+            self.merge.append(ResidualMerge(N, Ms[k]) if k < L - 1 else last)
 
         # Checkerboard context of the finest layer: the decoded anchors (a 5x5 neighbourhood)
         # and the top-down state give an additive correction to the non-anchors' prior
@@ -281,14 +285,20 @@ class HierarchicalVAE(nn.Module):
         return between_anchors(lam, quality).exp()
 
     # -- training ---------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, quality: torch.Tensor) -> ForwardOutput:
-        """x: (N, 3, H, W) in [0, 1]; quality: (N,) float in [1, Q]."""
+    def forward(self, x: torch.Tensor, quality: torch.Tensor, prefix_layers: int | None = None) -> ForwardOutput:
+        """x: (N, 3, H, W) in [0, 1]; quality: (N,) float in [1, Q]. ``prefix_layers`` = k:
+        also the k-layer prefix decode of the same latents (``x_hat_prefix``: the layers below
+        at their prior means, as a progressive decoder sees them)."""
         num_pixels = x.shape[2] * x.shape[3]
-        policy = TrainingPolicy(self, self.bottom_up(x))
+        feats = self.bottom_up(x)
+        policy = TrainingPolicy(self, feats)
         x_hat = self.g_s(self.top_down(policy, quality))
         bits = [b.sum(dim=1) for b in policy.channel_bits]
+        prefix = None
+        if prefix_layers is not None:
+            prefix = self.g_s(self.top_down(PrefixPolicy(self, feats, prefix_layers), quality))
         return ForwardOutput(x_hat=x_hat, bits=bits, bpp=[b / num_pixels for b in bits],
-                             channel_bits=policy.channel_bits)
+                             channel_bits=policy.channel_bits, x_hat_prefix=prefix)
 
 
 @dataclass(frozen=True)
@@ -368,6 +378,22 @@ class TrainingPolicy:
             sigma = (prior.sigma / prior.step).float()
             self.channel_bits.append(float32_bits(lambda: gaussian_bits(uniform_noise(v.float()), sigma)))
         return prior.mu + ste_round(v) * prior.step
+
+
+class PrefixPolicy:
+    """A k-layer prefix decode in training: the top ``keep`` layers straight-through rounded as
+    in :class:`TrainingPolicy`, the layers below at their prior means (symbol 0)."""
+
+    def __init__(self, model: HierarchicalVAE, feats: list[torch.Tensor], keep: int):
+        self.model, self.feats, self.keep = model, feats, keep
+
+    def top(self) -> torch.Tensor:
+        return ste_round(self.feats[0])
+
+    def latent(self, prior: LayerPrior) -> torch.Tensor:
+        if prior.k >= self.keep:
+            return prior.mu
+        return prior.mu + ste_round((self.feats[prior.k] - prior.mu) / prior.step) * prior.step
 
 
 def float32_bits(bits_fn) -> torch.Tensor:

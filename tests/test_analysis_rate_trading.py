@@ -42,6 +42,11 @@ def test_train_command():
     cmd = train_command(snap, (1, 1, 1), Path("o"), 67, resume=True)
     assert cmd[-1] == "--resume" and "--min-lr-ratio" in cmd
     assert TrainSettings("d").slug() != TrainSettings("d", steps=401).slug()
+    assert "--inject" not in cmd and "--prefix-weight" not in cmd
+    variant = TrainSettings("d", inject=True, prefix_weight=0.25)  # Xiao & Bamler's image path
+    line = " ".join(train_command(variant, (1, 1, 1), Path("o"), 10, resume=False))
+    assert "--inject" in line and "--prefix-weight 0.25" in line
+    assert len({TrainSettings("d").slug(), TrainSettings("d", inject=True).slug(), variant.slug()}) == 3
 
 
 class FakeTrainer:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from codec.config import ModelConfig
-from codec.training.grow import grow
+from codec.training.grow import check, grow
 from codec.model import HierarchicalVAE
 from codec.training.trainer import main as train_main
 
@@ -269,3 +269,57 @@ def test_train_init_from_a_release_file_or_an_installed_model(folder, tmp_path, 
     with pytest.raises(SystemExit, match="not a release of this codec") as e:
         train_main([str(folder), "--out", str(tmp_path / "j"), "--steps", "1", *TINY_ARGS, "--init-from", str(junk)])
     assert "\n" not in str(e.value)
+
+
+def test_adding_the_state_injection_changes_neither_rate_nor_image_and_it_learns():
+    """ModelConfig.inject: x̂ = g_s(ŷ + P(t)) with P at zero at first, so it grows a trained model."""
+    source = _trained_like()
+    model = grow(source, TINY.latent_channels, inject=True).eval()
+    assert model.config.inject and model.merge[-1].proj.weight.abs().sum() == 0
+    x = _images(2, 64)
+    for quality in (1.0, 4.5):
+        torch.manual_seed(0)
+        a = _forward(source, x, quality)
+        torch.manual_seed(0)
+        b = _forward(model, x, quality)
+        torch.testing.assert_close(b.x_hat, a.x_hat, rtol=0, atol=0)
+        for ra, rb in zip(a.bits, b.bits):
+            torch.testing.assert_close(rb, ra, rtol=0, atol=0)
+    model.train()
+    out = model(x, torch.full((2,), 3.0))
+    (out.x_hat - x).square().mean().backward()
+    assert model.merge[-1].proj.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="can be added, not removed"):
+        check(model.config, source.config)
+
+
+def test_prefix_decodes_in_training_set_the_lower_layers_to_their_prior_means():
+    """forward(prefix_layers=k): the k-layer progressive decode, as the codec decodes a prefix."""
+    model = _trained_like().eval()
+    with torch.no_grad():
+        model.g_a[-1].weight.mul_(50)  # latents well beyond their quantization steps
+    x = _images(2, 64)
+    q = torch.full((2,), 3.0)
+    with torch.no_grad():
+        full = model(x, q, prefix_layers=TINY.num_layers)
+        assert torch.equal(full.x_hat_prefix, full.x_hat)  # every layer kept: the full decode
+        one = model(x, q, prefix_layers=1)
+        assert not torch.allclose(one.x_hat_prefix, one.x_hat)
+        assert torch.equal(one.x_hat, full.x_hat)  # the full decode is unchanged (the rates are noisy)
+
+
+def test_train_with_injection_and_prefix_distortion(folder, tmp_path):  # noqa: F811
+    base = _base_run(folder, tmp_path)
+    run = tmp_path / "inj"
+    assert train_main([str(folder), "--out", str(run), "--steps", "3", *TINY_ARGS, "--init-from",
+                       str(base / "checkpoint.pt"), "--inject", "--prefix-weight", "0.1"]) == 0
+    ckpt = _state(run)
+    assert json.loads(ckpt["config"])["inject"] is True
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    prefix = [r["prefix_psnr_db"] for r in records if "prefix_psnr_db" in r]
+    assert len(prefix) == 3 and all(set(p) <= {"1", "2"} and all(5 < v < 60 for v in p.values()) for p in prefix)
+    with pytest.raises(SystemExit, match="differs from the run"):
+        train_main([str(folder), "--out", str(run), "--steps", "4", *TINY_ARGS, "--resume",
+                    "--latent-channels", "4,6,9"])
+    assert train_main([str(folder), "--out", str(run), "--steps", "4", *TINY_ARGS, "--resume",
+                       "--prefix-weight", "0.1"]) == 0

@@ -58,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="spatial context of the finest layer (default: none, or --init-from's); "
                    "checkerboard codes half of it first and predicts the rest from it; with "
                    "--init-from it is added to a model without one, starting as a no-op")
+    p.add_argument("--inject", action="store_true", default=None,
+                   help="the top-down state also feeds the synthesis through a projection that starts "
+                   "at zero (ModelConfig.inject): the upper layers can carry image content; with "
+                   "--init-from it is added to a trained model without changing what it decodes")
+    p.add_argument("--prefix-weight", type=float, default=0.0, metavar="W",
+                   help="also weight the distortion of a k-layer prefix decode by W (k drawn per batch "
+                   "from 1 .. layers - 1), so the upper layers learn a useful preview (0: off)")
     p.add_argument("--context-lr-scale", type=float, default=10.0,
                    help="learning-rate multiplier of the context network (it starts from zero "
                    "when added to a trained model); a resumed run keeps its own")
@@ -89,7 +96,7 @@ def floats(text: str) -> tuple[float, ...]:
 
 # Options that shape the hierarchical VAE: flag -> ModelConfig field.
 SHAPE_FIELDS = {"--channels": "channels", "--image-channels": "image_channels",
-                "--latent-channels": "latent_channels", "--context": "context"}
+                "--latent-channels": "latent_channels", "--context": "context", "--inject": "inject"}
 
 
 def shape_options(args) -> dict[str, object]:

@@ -51,6 +51,8 @@ def check(old: ModelConfig, new: ModelConfig) -> None:
         )
     if old.context != new.context and old.context != "none":
         raise ValueError(f"a context can be added, not changed or removed: {old.context} -> {new.context}")
+    if old.inject and not new.inject:
+        raise ValueError("the injection of the top-down state can be added, not removed")
 
 
 def _rows(model: HierarchicalVAE, k: int):
@@ -110,7 +112,8 @@ def _widen_transforms(source: HierarchicalVAE, image_channels: int, generator: t
 
 @torch.no_grad()
 def grow(source: HierarchicalVAE, latent_channels: tuple[int, ...], images: torch.Tensor | None = None,
-         seed: int = 0, context: str | None = None, image_channels: int | None = None) -> HierarchicalVAE:
+         seed: int = 0, context: str | None = None, image_channels: int | None = None,
+         inject: bool = False) -> HierarchicalVAE:
     """A copy of ``source`` with wider latent layers (top first), decoding the same images.
 
     Args:
@@ -122,10 +125,13 @@ def grow(source: HierarchicalVAE, latent_channels: tuple[int, ...], images: torc
         context: add this spatial context (see :class:`ModelConfig`) to a model without
             one; it starts with a zero correction, so the rates stay the same too.
         image_channels: widen the image transforms g_a and g_s to this many channels.
+        inject: add the projection of the top-down state into the synthesis input
+            (:class:`ModelConfig` ``inject``); it starts at zero, so the image is the same.
     """
     new_cfg = replace(source.config, latent_channels=tuple(latent_channels),
                       context=context or source.config.context,
-                      image_channels=image_channels or source.config.image_channels)
+                      image_channels=image_channels or source.config.image_channels,
+                      inject=inject or source.config.inject)
     check(source.config, new_cfg)
     generator = torch.Generator().manual_seed(seed)
     if new_cfg.image_channels != source.config.image_channels:
@@ -202,5 +208,7 @@ def describe(old: ModelConfig, new: ModelConfig) -> str:
                 for k, (a, b) in enumerate(zip(old.latent_channels, new.latent_channels)) if a != b]
     if old.context != new.context:
         changes.append(f"context: {old.context} -> {new.context}")
+    if old.inject != new.inject:
+        changes.append("the top-down state now feeds the synthesis (inject)")
     return ", ".join(changes) or "no change"
 

@@ -88,6 +88,7 @@ class Trainer:
         self.optimizer = torch.optim.Adam(groups, lr=args.lr)
         self.aux_optimizer = torch.optim.Adam(aux, lr=1e-3) if aux else None
         self.step, self.elapsed = 0, 0.0
+        self.prefix_rng = torch.Generator().manual_seed(args.seed)  # --prefix-weight's k per batch
 
         paths = list_images(args.folders)
         val_paths = [p for p in paths if is_validation(p, args.val_fraction)]
@@ -112,7 +113,8 @@ class Trainer:
             if source.config.latent_channels != self.config.latent_channels:
                 self.grown_from = list(source.config.latent_channels)
             grown = grow(source, self.config.latent_channels, images=self.sampler.batch(args.batch),
-                         seed=args.seed, context=self.config.context, image_channels=self.config.image_channels)
+                         seed=args.seed, context=self.config.context, image_channels=self.config.image_channels,
+                         inject=self.config.inject)
             self.model.load_state_dict(grown.state_dict())
             if self.main:
                 print(f"initialised from {args.init_from} ({describe(source.config, self.config)})",
@@ -134,6 +136,8 @@ class Trainer:
         if self.process.rank < len(samplers):
             self.sampler.set_state(json.loads(samplers[self.process.rank]))
         torch.set_rng_state(resume["torch_rng"])
+        if "prefix_rng" in resume:
+            self.prefix_rng.set_state(resume["prefix_rng"])
         if self.main:
             self.folder.set_aside_lost_log(self.step)
 
@@ -155,6 +159,7 @@ class Trainer:
             "elapsed_seconds": self.elapsed,
             "sampler_states": states,
             "torch_rng": torch.get_rng_state(),
+            "prefix_rng": self.prefix_rng.get_state(),
             "args": json.dumps(vars(self.args)),
         })
 
@@ -166,10 +171,16 @@ class Trainer:
         quality = 1 + (Q - 1) * torch.rand(x.shape[0], device=self.device)
         for group in self.optimizer.param_groups:
             group["lr"] = self.schedule.lr_at(self.step) * group.get("lr_scale", 1.0)
+        L = self.config.num_layers
+        prefix = None
+        if self.args.prefix_weight > 0 and L > 1:  # one k per batch, the same on every rank
+            prefix = 1 + int(torch.randint(L - 1, (1,), generator=self.prefix_rng))
         with self.process.autocast():
-            out = self.net(x, quality)
+            out = self.net(x, quality, prefix) if prefix else self.net(x, quality)
         x_hat = out.x_hat.float()
         mse = (x_hat - x).square().mean(dim=(1, 2, 3))
+        if prefix:
+            mse = mse + self.args.prefix_weight * (out.x_hat_prefix.float() - x).square().mean(dim=(1, 2, 3))
         rate = sum(b * r for b, r in zip(self.betas, self.weighted_bpp(out, x)))
         loss = (self.model.lmbda(quality) * 255**2 * mse + rate).mean()
         self.optimizer.zero_grad(set_to_none=True)
@@ -183,8 +194,11 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.model)
         self.step += 1
-        return {"loss": loss.item(), "bpp": [r.mean().item() for r in out.bpp],
-                "psnr_db": psnr_db(x_hat.detach(), x).mean().item()}
+        record = {"loss": loss.item(), "bpp": [r.mean().item() for r in out.bpp],
+                  "psnr_db": psnr_db(x_hat.detach(), x).mean().item()}
+        if prefix:
+            record.update(prefix_layers=prefix, prefix_psnr_db=psnr_db(out.x_hat_prefix.detach().float(), x).mean().item())
+        return record
 
     def weighted_bpp(self, out, x: torch.Tensor) -> list[torch.Tensor]:
         """Per-layer bpp for the loss: grown channels pay a rate weight ramping 0 -> 1 over
@@ -279,11 +293,17 @@ class Trainer:
                                              f"{'/'.join(f'{b:.3f}' for b in stats['bpp'])} psnr {stats['psnr_db']:.2f}")
                 if self.step % args.log_every == 0:
                     n = len(window)
+                    # --prefix-weight: the prefix decodes' PSNR per prefix length (a fresh k per batch)
+                    prefix = {}
+                    for w in window:
+                        if "prefix_layers" in w:
+                            prefix.setdefault(str(w["prefix_layers"]), []).append(w["prefix_psnr_db"])
                     self.folder.log({
                         "step": self.step,
                         "loss": sum(w["loss"] for w in window) / n,
                         "bpp": [sum(w["bpp"][k] for w in window) / n for k in range(len(window[0]["bpp"]))],
                         "psnr_db": sum(w["psnr_db"] for w in window) / n,
+                        **({"prefix_psnr_db": {k: sum(v) / len(v) for k, v in sorted(prefix.items())}} if prefix else {}),
                         "lr": self.schedule.lr_at(self.step - 1),
                         "steps_per_s": n / max(1e-9, time.time() - t_start),
                         "elapsed_seconds": round(self.elapsed, 1),

@@ -32,6 +32,10 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads per training run")
     p.add_argument("--snapshots", type=int, default=0, help="save S checkpoints per run (constant lr)")
+    p.add_argument("--inject", action="store_true",
+                   help="models whose upper layers also feed the synthesis (codec train --inject)")
+    p.add_argument("--prefix-weight", type=float, default=0.0,
+                   help="weight of a k-layer prefix decode's distortion in training (codec train --prefix-weight)")
     p.add_argument("--runs", type=Path, default=REPO / "runs" / "analysis" / "rate-trading")
     p.add_argument("--eval-dataset", type=Path, default=KODAK)
     p.add_argument("--eval-limit", type=int, default=24, help="first N images of --eval-dataset")
@@ -53,7 +57,8 @@ def run(args) -> int:
         train_folder=str(args.train), steps=args.steps, crop=args.crop, batch=args.batch, lmbda=args.lmbda,
         channels=args.channels, image_channels=args.image_channels,
         latent_channels=tuple(int(c) for c in args.latent_channels.split(",")), lr=args.lr,
-        warmup=args.warmup, seed=args.seed, threads=args.threads, snapshots=args.snapshots)
+        warmup=args.warmup, seed=args.seed, threads=args.threads, snapshots=args.snapshots,
+        inject=args.inject, prefix_weight=args.prefix_weight)
     grid = parse_grid(args.grid, settings.num_layers) if args.grid else default_grid(settings.num_layers)
     root = args.runs / settings.slug()
     eval_crop = args.eval_crop or args.crop

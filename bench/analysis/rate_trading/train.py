@@ -58,6 +58,8 @@ class TrainSettings:
     seed: int = 0
     threads: int = 1
     snapshots: int = 0
+    inject: bool = False  # the upper layers also feed the synthesis (ModelConfig.inject)
+    prefix_weight: float = 0.0  # weight of a k-layer prefix decode's distortion (codec train --prefix-weight)
 
     @property
     def num_layers(self) -> int:
@@ -112,6 +114,10 @@ def train_command(settings: TrainSettings, betas: Sequence[float], out: Path, st
            "--threads", str(settings.threads), "--name", betas_slug(betas),
            "--val-every", str(10**9), "--log-every", str(max(1, min(50, settings.steps // 4))),
            "--no-progress"]
+    if settings.inject:
+        cmd.append("--inject")
+    if settings.prefix_weight:
+        cmd += ["--prefix-weight", f"{settings.prefix_weight:g}"]
     if settings.snapshots:
         cmd += ["--min-lr-ratio", "1"]
     if resume:

@@ -56,23 +56,16 @@ class BandedConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        rows, p = band_rows(w), self.conv.padding[0]
-        if rows >= h:
+        if band_rows(w) >= h:
             return self.conv(x)
-        conv = self.conv
-        out = x.new_empty(x.shape[0], conv.out_channels, h, w)  # written band by band (no concatenation)
-        for r0 in range(0, h, rows):
-            r1 = min(h, r0 + rows)
-            a, b = max(0, r0 - p), min(h, r1 + p)
-            # The rows outside the image are the zero padding; the band computes only its own rows.
-            band = F.pad(x[..., a:b, :], (0, 0, p - (r0 - a), p - (b - r1)))
-            out[..., r0:r1, :] = F.conv2d(band, conv.weight, conv.bias, 1, (0, conv.padding[1]))
-        return out
+        p = self.conv.padding[0]
+        return self.window(x, p, p)  # the rows outside the image are the zero padding
 
     def window(self, x: torch.Tensor, top: int, bottom: int) -> torch.Tensor:
         """The convolution over rows of an input with ``top`` and ``bottom`` zero rows added and
         none elsewhere (the rows of a band, :func:`rows_of`): output row o from the padded rows
-        o .. o + 2p, so ``rows + top + bottom - 2p`` rows, in bands as :meth:`forward` does."""
+        o .. o + 2p, so ``rows + top + bottom - 2p`` rows, each band of output rows from the input
+        rows it needs, written into one output (no concatenation)."""
         h, w = x.shape[-2:]
         conv, p = self.conv, self.conv.padding[0]
         n = h + top + bottom - 2 * p

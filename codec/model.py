@@ -246,8 +246,6 @@ class HierarchicalVAE(nn.Module):
                 y_hat[..., band.rows, :] = policy.latent(
                     LayerPrior(k, t[..., band.rows, :], mu, F.softplus(raw), step, band=band))
             return y_hat
-        if rows < row_halo(self.context) and len(bands) > 1:
-            raise ValueError(f"bands of {rows} rows do not cover the context's halo")
         anchor = self.anchors(h, w, device=t.device)
 
         def context_input(a: int, b: int) -> torch.Tensor:  # the state and the anchors (only) of rows a:b

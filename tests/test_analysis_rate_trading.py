@@ -28,6 +28,21 @@ def test_grids():
     assert betas_slug((0.5, 1, 2)) == "b0.5_1_2"
 
 
+def test_training_runs_start_in_the_repository_with_an_absolute_train_folder(tmp_path, monkeypatch):
+    """The subprocess runs in the repository root, so a relative --train is resolved first."""
+    import argparse
+
+    from bench.analysis import rate_trading
+    from bench.analysis.rate_trading import train
+
+    assert (train.REPO / "pyproject.toml").exists()
+    parser = argparse.ArgumentParser()
+    rate_trading.add_arguments(parser)
+    monkeypatch.chdir(tmp_path)
+    settings = rate_trading.settings_from(parser.parse_args(["--train", "imgs", "--inject"]))
+    assert settings.train_folder == str(tmp_path / "imgs") and settings.inject
+
+
 def test_train_command():
     s = TrainSettings("data/train", steps=300, lmbda=0.013, latent_channels=(8, 12, 24))
     cmd = train_command(s, (0.5, 0.5, 2), Path("runs/x"), 300, resume=False, python="py")

@@ -46,19 +46,27 @@ def add_arguments(p) -> None:
     p.add_argument("--no-plots", action="store_true")
 
 
+def settings_from(args):
+    """The :class:`TrainSettings` of the command line (the train folder made absolute: the runs
+    start in the repository root)."""
+    from .train import TrainSettings
+
+    return TrainSettings(
+        train_folder=str(args.train.resolve()), steps=args.steps, crop=args.crop, batch=args.batch, lmbda=args.lmbda,
+        channels=args.channels, image_channels=args.image_channels,
+        latent_channels=tuple(int(c) for c in args.latent_channels.split(",")), lr=args.lr,
+        warmup=args.warmup, seed=args.seed, threads=args.threads, snapshots=args.snapshots,
+        inject=args.inject, prefix_weight=args.prefix_weight)
+
+
 def run(args) -> int:
     from dataclasses import asdict
 
     from ..patches import center_crops, load_folder
     from .evaluate import RateTradingResult, evaluate_point, rate_pairs
-    from .train import TrainSettings, default_grid, parse_grid, train_point
+    from .train import default_grid, parse_grid, train_point
 
-    settings = TrainSettings(
-        train_folder=str(args.train), steps=args.steps, crop=args.crop, batch=args.batch, lmbda=args.lmbda,
-        channels=args.channels, image_channels=args.image_channels,
-        latent_channels=tuple(int(c) for c in args.latent_channels.split(",")), lr=args.lr,
-        warmup=args.warmup, seed=args.seed, threads=args.threads, snapshots=args.snapshots,
-        inject=args.inject, prefix_weight=args.prefix_weight)
+    settings = settings_from(args)
     grid = parse_grid(args.grid, settings.num_layers) if args.grid else default_grid(settings.num_layers)
     root = args.runs / settings.slug()
     eval_crop = args.eval_crop or args.crop

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from bench.datasets import REPO
 from codec.checkpoints import read_training_state
 
-REPO = Path(__file__).resolve().parents[2]
 
 class TrainingFailed(RuntimeError):
     """A ``codec.training`` subprocess exited with an error."""

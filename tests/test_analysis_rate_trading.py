@@ -129,3 +129,26 @@ def test_two_real_training_runs_through_the_cli(tmp_path):
     for p in result["points"]:
         assert p["step"] == 8 and len(p["layer_bpp"]) == 3 and p["train_log"]["step"] == 8
     assert cli.main(argv) == 0  # second time: everything cached
+
+
+def test_compare_puts_variants_side_by_side(tmp_path, capsys):
+    from bench.analysis.cli import main
+
+    def point(upper_beta, layer_bpp, psnr, prefix):
+        return {"betas": [upper_beta, upper_beta, 1.0], "layer_bpp": layer_bpp, "bpp": sum(layer_bpp),
+                "psnr_db": psnr, "progressive_psnr_db": prefix + [psnr]}
+    for label, shift in (("a", 0.0), ("b", 1.0)):
+        folder = tmp_path / label
+        folder.mkdir()
+        points = [point(1.0, [0.001, 0.002, 0.2], 23.0, [15.0 + shift, 16.0 + shift]),
+                  point(0.1, [0.001, 0.02, 0.19], 23.1, [15.5 + shift, 18.0 + shift])]
+        (folder / "rate_trading.json").write_text(json.dumps({"points": points}))
+    out = tmp_path / "out"
+    assert main(["rate-trading", "--compare", f"a={tmp_path / 'a'}", f"b={tmp_path / 'b'}", "--out", str(out)]) == 0
+    table = (out / "variants.md").read_text().splitlines()
+    assert table[0].startswith("| variant | betas | layer 1 bpp") and len(table) == 2 + 4
+    assert "| b | 0.1,0.1,1 | 0.0010 | 0.0200 | 0.1900 | 0.2110 | 23.10 | 16.50 | 19.00 |" in table
+    assert (out / "variants.png").stat().st_size > 0
+    assert main(["rate-trading", "--compare", "nolabel", "--out", str(out)]) == 2
+    assert main(["rate-trading", "--compare", f"c={tmp_path / 'missing'}", "--out", str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -44,6 +44,9 @@ def add_arguments(p) -> None:
                    "layer is 1x1 at 64 px, and larger crops put them out of their training regime)")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--compare", nargs="+", default=None, metavar="LABEL=FOLDER",
+                   help="instead of training: put the grids of variants side by side (each FOLDER an --out "
+                   "of an earlier run): variants.md and variants.png in --out")
 
 
 def settings_from(args):
@@ -61,6 +64,12 @@ def settings_from(args):
 
 def run(args) -> int:
     from dataclasses import asdict
+
+    if args.compare:
+        from .compare import compare
+
+        written(compare(args.compare, args.out or default_out("rate-trading")))
+        return 0
 
     from ..patches import center_crops, load_folder
     from .evaluate import RateTradingResult, evaluate_point, rate_pairs

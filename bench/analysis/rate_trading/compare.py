@@ -38,13 +38,14 @@ def variants_table(variants: dict[str, dict]) -> str:
 
 def variants_figure(variants: dict[str, dict], out: Path) -> Path:
     fig, ax = plt.subplots(1, 3, figsize=(15, 4.4))
-    for label, result in variants.items():
+    for i, (label, result) in enumerate(variants.items()):
+        color = f"C{i}"  # one colour per variant in every panel
         pts = sorted(result["points"], key=lambda p: p["betas"][0])
         upper = [sum(p["layer_bpp"][:-1]) for p in pts]
-        ax[0].plot([p["betas"][0] for p in pts], upper, "o-", label=label)
-        ax[1].plot([p["bpp"] for p in pts], [p["psnr_db"] for p in pts], "o", label=label)
+        ax[0].plot([p["betas"][0] for p in pts], upper, "o-", color=color, label=label)
+        ax[1].plot([p["bpp"] for p in pts], [p["psnr_db"] for p in pts], "o", color=color, label=label)
         for k in range(len(pts[0]["progressive_psnr_db"]) - 1):
-            ax[2].plot(upper, [p["progressive_psnr_db"][k] for p in pts], "o-" if k else "s--",
+            ax[2].plot(upper, [p["progressive_psnr_db"][k] for p in pts], "o-" if k else "s--", color=color,
                        label=f"{label}, {k + 1} layer{'s' if k else ''}")
     ax[0].set_xscale("log")
     ax[0].set_xlabel("beta of the upper layers (bottom layer: 1)")

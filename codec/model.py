@@ -7,8 +7,8 @@
     top layer 0:   ŷ0 = round(f[0]) ~ factorized prior               t = expand(ŷ0)
     layer k >= 1:  t = up_k(t);  (mu_k, sigma_k) = prior_k(t)
                    ŷ_k = mu_k + Δ_k(q) * round((f[k] - mu_k) / Δ_k(q))
-                   t = merge_k(t, ŷ_k)        (the last layer: t = ŷ_{L-1})
-    x̂ = g_s(ŷ_{L-1})
+                   t = merge_k(t, ŷ_k)        (the last layer: t = ŷ_{L-1}, or ŷ_{L-1} + P(t) with inject)
+    x̂ = g_s(t)
 
 The encoder is bottom-up only (Balle et al. 2018, Minnen et al. 2018, extended to a
 hierarchy of hyper-latents); the decoder is top-down, each layer's Gaussian prior

@@ -297,3 +297,19 @@ def test_number_lists_that_do_not_parse_are_usage_errors(flag, folder, tmp_path,
     assert e.value.code == 2
     assert f"argument {flag}: takes comma-separated numbers, got '0.01,abc'" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("flag, value, says", [
+    ("--prefix-weight", "-0.5", "takes a number in [0, inf)"),
+    ("--lr", "0", "takes a number in (0, inf)"),
+    ("--ema", "1", "takes a number in [0, 1)"),
+    ("--min-lr-ratio", "nan", "takes a number in [0, 1]"),
+    ("--batch", "0", "takes a whole number >= 1"),
+    ("--steps", "1.5", "takes a whole number"),
+])
+def test_numbers_out_of_range_are_usage_errors(flag, value, says, folder, tmp_path, capsys):  # noqa: F811
+    with pytest.raises(SystemExit) as e:
+        train_main([str(folder), "--out", str(tmp_path / "r"), *TINY_ARGS, flag, value])
+    assert e.value.code == 2
+    assert f"argument {flag}: {says}, got '{value}'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -19,26 +19,26 @@ def build_parser() -> argparse.ArgumentParser:
                    "release .safetensors, or of an installed model (a name from `codec models`); "
                    "with a wider --latent-channels the latents grow without changing the decoded image "
                    "(codec/training/grow.py); keeps its lambdas unless --lmbda moves them")
-    p.add_argument("--steps", type=int, default=100_000, help="total optimizer steps (sets the schedule)")
-    p.add_argument("--stop-at", type=int, default=None,
+    p.add_argument("--steps", type=count(1), default=100_000, help="total optimizer steps (sets the schedule)")
+    p.add_argument("--stop-at", type=count(1), default=None,
                    help="save and stop at this step without changing the schedule (resume later)")
-    p.add_argument("--snapshot-every", type=int, default=0,
+    p.add_argument("--snapshot-every", type=count(0), default=0,
                    help="also keep the weights every N steps in OUT/snapshots/ (0: never)")
-    p.add_argument("--batch", type=int, default=16, help="batch size per process")
-    p.add_argument("--crop", type=int, default=128, help="crop size in pixels")
-    p.add_argument("--lr", type=float, default=3e-4, help="peak learning rate")
-    p.add_argument("--warmup", type=int, default=1000, help="linear warm-up steps")
-    p.add_argument("--min-lr-ratio", type=float, default=0.02, help="final lr / peak lr (cosine decay)")
-    p.add_argument("--decay-steps", type=int, default=0,
+    p.add_argument("--batch", type=count(1), default=16, help="batch size per process")
+    p.add_argument("--crop", type=count(1), default=128, help="crop size in pixels")
+    p.add_argument("--lr", type=number(0, above=True), default=3e-4, help="peak learning rate")
+    p.add_argument("--warmup", type=count(0), default=1000, help="linear warm-up steps")
+    p.add_argument("--min-lr-ratio", type=number(0, 1), default=0.02, help="final lr / peak lr (cosine decay)")
+    p.add_argument("--decay-steps", type=count(0), default=0,
                    help="0: cosine decay over the whole run; N > 0: warm-up, then the peak lr held until "
                    "the last N steps, which decay it (cosine) to --min-lr-ratio (warmup-stable-decay: a run "
                    "stopped in the stable part with --stop-at continues later at the same lr, and a copy "
                    "of it resumed to the end gives the annealed model)")
-    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+    p.add_argument("--ema", type=number(0, 1, below=True), default=0.0, metavar="DECAY",
                    help="also keep an exponential moving average of the weights with this decay (e.g. 0.999; "
                    "0: none); its decay ramps up as (1+n)/(10+n) over its first n updates, validation reports "
                    "it as well, and `codec export --ema` releases it")
-    p.add_argument("--grow-warmup", type=int, default=4000,
+    p.add_argument("--grow-warmup", type=count(0), default=4000,
                    help="with --init-from and wider latents: the new channels' rate weight ramps from 0 to "
                    "1 over this many steps, so the decoder learns to use them before they pay (0: at once)")
     p.add_argument("--lmbda", type=floats, default=None,
@@ -47,9 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "with --init-from, to new lambdas of any count (new anchors beyond the old range start "
                    "at the high-rate steps, step ~ lambda^-1/2)")
     p.add_argument("--beta", type=floats, default=None, help="per-layer rate weights, top first, e.g. 1,1,1")
-    p.add_argument("--channels", type=int, default=None,
+    p.add_argument("--channels", type=count(1), default=None,
                    help=f"width of the hyper-analysis and top-down trunk (default {ModelConfig.channels})")
-    p.add_argument("--image-channels", type=int, default=None,
+    p.add_argument("--image-channels", type=count(1), default=None,
                    help=f"width of the image transforms g_a, g_s (default {ModelConfig.image_channels}; "
                    "with --init-from, wider than the source's widens them without changing the decoded image)")
     p.add_argument("--latent-channels", type=str, default=None,
@@ -62,28 +62,58 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the top-down state also feeds the synthesis through a projection that starts "
                    "at zero (ModelConfig.inject): the upper layers can carry image content; with "
                    "--init-from it is added to a trained model without changing what it decodes")
-    p.add_argument("--prefix-weight", type=float, default=0.0, metavar="W",
+    p.add_argument("--prefix-weight", type=number(0), default=0.0, metavar="W",
                    help="also weight the distortion of a k-layer prefix decode by W (k drawn per batch "
                    "from 1 .. layers - 1), so the upper layers learn a useful preview (0: off)")
-    p.add_argument("--context-lr-scale", type=float, default=10.0,
+    p.add_argument("--context-lr-scale", type=number(0, above=True), default=10.0,
                    help="learning-rate multiplier of the context network (it starts from zero "
                    "when added to a trained model); a resumed run keeps its own")
     p.add_argument("--name", default="hvae", help="model name stored in the config")
     p.add_argument("--arch", choices=["hvae", PEER_ARCH], default=None,
                    help="our hierarchical VAE (default), or CompressAI's mean-scale hyperprior "
                         "(one --lmbda) as a peer; a resumed run keeps its own")
-    p.add_argument("--peer-n", type=int, default=64, help="N of the mbt2018-mean peer")
-    p.add_argument("--peer-m", type=int, default=96, help="M of the mbt2018-mean peer")
+    p.add_argument("--peer-n", type=count(1), default=64, help="N of the mbt2018-mean peer")
+    p.add_argument("--peer-m", type=count(1), default=96, help="M of the mbt2018-mean peer")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--val-fraction", type=float, default=0.03, help="share of images held out")
-    p.add_argument("--val-every", type=int, default=2000, help="validation interval in steps")
-    p.add_argument("--save-minutes", type=float, default=5.0, help="checkpoint interval")
-    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--val-fraction", type=number(0, 1, below=True), default=0.03, help="share of images held out")
+    p.add_argument("--val-every", type=count(1), default=2000, help="validation interval in steps")
+    p.add_argument("--save-minutes", type=number(0, above=True), default=5.0, help="checkpoint interval")
+    p.add_argument("--log-every", type=count(1), default=50)
     p.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
                    help="bf16 autocast for the transforms (auto: on for CUDA and AVX-512 CPUs)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all cores)")
+    p.add_argument("--threads", type=count(0), default=0, help="torch CPU threads (0: all cores)")
     p.add_argument("--no-progress", action="store_true")
     return p
+
+
+def count(low: int):
+    """argparse type of a whole-number flag of at least ``low``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"takes a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"takes a whole number >= {low}, got {text!r}")
+        return value
+    return parse
+
+
+def number(low: float, high: float | None = None, above: bool = False, below: bool = False):
+    """argparse type of a real-valued flag in [low, high] (``above``/``below``: open at that end),
+    so that a value outside its range is a usage error rather than a silently different run."""
+    span = ("(" if above else "[") + f"{low:g}, " + ("inf)" if high is None else f"{high:g}" + (")" if below else "]"))
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"takes a number, got {text!r}") from None
+        if (not math.isfinite(value) or value < low or (above and value == low)
+                or (high is not None and (value > high or (below and value == high)))):
+            raise argparse.ArgumentTypeError(f"takes a number in {span}, got {text!r}")
+        return value
+    return parse
 
 
 def floats(text: str) -> tuple[float, ...]:

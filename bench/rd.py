@@ -19,7 +19,7 @@ from bench import codecs as registry
 from bench.cache import RecordCache, record_key
 from bench.images import list_images
 from bench.klt_basis import default_basis_path, load_basis
-from bench.reference import gaussian_rd_curves, published_curves
+from bench.reference import cached_gaussian_curves, gaussian_key, gaussian_rd_curves, published_curves
 from bench.report import bd_report, bd_table, layer_table
 from bench.runner import Task, limit_threads, run_tasks
 from bench.summary import Curve, read_curve, summarize, write_curve, write_records_csv
@@ -87,8 +87,10 @@ def run_rd(opts: RdOptions) -> RdResult:
         files += [out / "records" / f"{name}.csv", out / f"{name}.json"]
     basis_path = opts.options.get("klt", {}).get("basis_path") or default_basis_path(8)
     if Path(basis_path).exists():
-        for curve in gaussian_rd_curves(images, load_basis(Path(basis_path))):
-            write_curve(curve, out / f"{curve.name}.json")
+        key = gaussian_key(images, Path(basis_path))
+        if cached_gaussian_curves(out, key) is None:
+            for curve in gaussian_rd_curves(images, load_basis(Path(basis_path)), key):
+                write_curve(curve, out / f"{curve.name}.json")
 
     curves = []
     for path in sorted(out.glob("*.json")):

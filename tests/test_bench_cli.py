@@ -53,7 +53,15 @@ def test_rd_end_to_end_then_fully_cached(dataset, tmp_path, monkeypatch, capsys)
         raise AssertionError(f"recomputed a cached record: {task}")
 
     monkeypatch.setattr(runner, "run_task", must_not_run)
+    gaussian = (out / "gaussian-rd.json").read_bytes()
     assert main(argv) == 0
+    assert (out / "gaussian-rd.json").read_bytes() == gaussian  # kept, not recomputed
+
+    # the Gaussian curves are redone when what they depend on changes (here: one image more)
+    Image.fromarray(natural_image(32, 32, seed=3)).save(dataset / "c.png")
+    monkeypatch.undo()
+    assert main(argv) == 0
+    assert "3 benchmarked images" in read_curve(out / "gaussian-rd.json").description
 
 
 def test_curve_json_round_trip_with_layers():

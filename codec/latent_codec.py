@@ -99,24 +99,31 @@ SymbolSource = Callable[[int, np.ndarray, LayerPrior | None], np.ndarray]
 class CodingPolicy:
     """The coding-time policy of :meth:`HierarchicalVAE.top_down`: the prior means are snapped
     and the stds mapped to table ids (:mod:`codec.entropy_params`), a layer's symbols come from
-    ``source`` and ŷ = snapped mu + symbol * step. Records each layer's :class:`LayerSymbols`."""
+    ``source`` and ŷ = snapped mu + symbol * step. Records each layer's :class:`LayerSymbols`
+    unless ``record`` is off (the decoder's image needs only ŷ: at 24 MP the finest layer's
+    symbols and table ids alone are 144 MB)."""
 
-    def __init__(self, batch: int, channels: int, height: int, width: int, source: SymbolSource):
+    def __init__(self, batch: int, channels: int, height: int, width: int, source: SymbolSource,
+                 record: bool = True):
         self.top_ids = np.broadcast_to(np.arange(channels, dtype=np.int16).reshape(1, -1, 1, 1),
                                        (batch, channels, height, width)).copy()
         self.source = source
+        self.record = record
         self.layers: list[LayerSymbols] = []
 
     def top(self) -> torch.Tensor:
         values = self.source(0, self.top_ids, None)
-        self.layers.append(LayerSymbols(values, self.top_ids))
+        if self.record:
+            self.layers.append(LayerSymbols(values, self.top_ids))
         return torch.from_numpy(values).double()
 
     def latent(self, prior: LayerPrior) -> torch.Tensor:
         prior = replace(prior, mu=snap_mu(prior.mu))
         ids = scale_index(prior.sigma / prior.step).to(torch.int16).numpy()
         values = self.source(prior.k, ids, prior)
-        if prior.band is not None:
+        if not self.record:
+            del ids
+        elif prior.band is not None:
             self._record_band(prior, values, ids)
         elif prior.mask is None:
             self.layers.append(LayerSymbols(values, ids))
@@ -174,9 +181,10 @@ class LatentCoder:
     # -- the shared pass ----------------------------------------------------------------
     @torch.no_grad()
     def _top_down(self, batch: int, height: int, width: int, quality: float,
-                  source: SymbolSource, version: int = VERSION) -> tuple[torch.Tensor, list[LayerSymbols]]:
+                  source: SymbolSource, version: int = VERSION,
+                  record: bool = True) -> tuple[torch.Tensor, list[LayerSymbols]]:
         top = self.config.strides[0]
-        policy = CodingPolicy(batch, self.config.latent_channels[0], height // top, width // top, source)
+        policy = CodingPolicy(batch, self.config.latent_channels[0], height // top, width // top, source, record)
         q = torch.full((batch,), quality, dtype=torch.float64)
         model = self.banded_model if version >= 4 else self.top_down_model
         t = model.top_down(policy, q, bands.LAYER_BAND_POSITIONS if version >= 5 else None)
@@ -257,7 +265,7 @@ class LatentCoder:
         """streams[n][k]: layer k of image n, for a prefix of layers (absent layers are
         decoded as their prior means, i.e. symbol 0). -> (N, 3, H, W) float32 in [0, 1].
         ``version``: the format version the streams were written in."""
-        t, _ = self._decode_top_down(streams, height, width, quality, version)
+        t, _ = self._decode_top_down(streams, height, width, quality, version, record=False)
         return self._synthesize(t, version)
 
     @torch.no_grad()
@@ -266,7 +274,7 @@ class LatentCoder:
         """The symbols and table ids the decoder derives (for determinism checks)."""
         return self._decode_top_down(streams, height, width, quality, version)[1]
 
-    def _decode_top_down(self, streams, height, width, quality, version):
+    def _decode_top_down(self, streams, height, width, quality, version, record=True):
 
         decoders: dict[tuple[int, int], object] = {}  # (image, layer) -> its open stream
 
@@ -284,14 +292,14 @@ class LatentCoder:
                     out[n][:, mask] = decoders[n, k].decode(ids[n][:, mask]).reshape(ids.shape[1], -1)
             return out
 
-        return self._top_down(len(streams), height, width, quality, stream_symbols, version)
+        return self._top_down(len(streams), height, width, quality, stream_symbols, version, record)
 
     @torch.no_grad()
     def reconstruct(self, layers: list[LayerSymbols], height: int, width: int,
                     quality: float) -> torch.Tensor:
         """The decoder's output for known symbols (no entropy coding)."""
         t, _ = self._top_down(layers[0].values.shape[0], height, width, quality,
-                              lambda k, ids, prior: band_of(layers[k].values, prior))
+                              lambda k, ids, prior: band_of(layers[k].values, prior), record=False)
         return self._synthesize(t)
 
     def layer_bits(self, layers: list[LayerSymbols]) -> np.ndarray:

@@ -264,10 +264,10 @@ def test_train_init_from_a_release_file_or_an_installed_model(folder, tmp_path, 
     name, release = load_release("tiny")
     for source in ("tiny", str(checkpoint_dir() / "tiny.safetensors")):
         out = tmp_path / f"from-{len(source)}"
-        args = [str(folder), "--out", str(out), "--steps", "1", *TINY_ARGS, "--init-from", source, "--lr", "0"]
+        args = [str(folder), "--out", str(out), "--steps", "1", *TINY_ARGS, "--init-from", source, "--lr", "1e-30"]
         assert train_main(args) == 0
         weights = _state(out)["model"]
-        for key, value in release.state_dict().items():  # lr 0: the step leaves the weights as they were
+        for key, value in release.state_dict().items():  # Adam moves each weight by about lr: 1e-30 is below float32's resolution
             torch.testing.assert_close(weights[key], value)
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")

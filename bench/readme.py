@@ -84,13 +84,17 @@ def combined_bd_table(datasets: Sequence[tuple[str, list[Curve]]]) -> str:
 
 def models_table(root: Path) -> str:
     """Every shipped model measured (``results/<dataset>`` for the default, ``results/<dataset>-
-    <model>`` for others): per dataset BD-rate vs JPEG of the same run, and the bpp range."""
+    <model>`` for others): per dataset BD-rate vs JPEG (of the same run, else of the dataset's
+    main run), and the bpp range."""
     rows: dict[str, dict[str, str]] = {}
     names = ("kodak", "holdout")
     for name in names:
+        main = {c.name: c for c in load_curves(root / name, references=False) if c.kind == "measured"} \
+            if (root / name).is_dir() else {}
         for folder in [root / name] + sorted(p for p in root.glob(f"{name}-*") if p.is_dir()):
             curves = {c.name: c for c in load_curves(folder, references=False) if c.kind == "measured"}
-            ours, jpeg = curves.get("ours"), curves.get("jpeg")
+            # a model's run needs only `--codecs ours`: JPEG is the same on the same images
+            ours, jpeg = curves.get("ours"), curves.get("jpeg", main.get("jpeg"))
             if ours is None:
                 continue
             model = str(ours.settings.get("name", "?")) + (" (default)" if folder.name == name else "")

@@ -57,3 +57,18 @@ def test_shipped_models_table_compares_each_model_with_its_own_jpeg_run(tmp_path
     assert lines[2].startswith("| new (default) | -50.0% | 0.12-1.00 | 26.00-35.00 | +0.0% | 0.25-2.00 |")
     assert lines[3] == "| old | +100.0% | 0.50-4.00 | 26.00-35.00 | - | - | - |"
     assert models_table(tmp_path / "empty") == ""
+
+
+def test_a_models_run_of_ours_alone_is_compared_with_the_datasets_jpeg_run(tmp_path):
+    from bench.readme import models_table
+
+    bpps = (0.25, 0.5, 1.0, 2.0)
+    psnr = (26.0, 29.0, 32.0, 35.0)
+    root = tmp_path / "results"
+    _write(root / "kodak", "jpeg", bpps, psnr)
+    for folder, factor, model in (("kodak", 0.5, "new"), ("kodak-old", 0.8, "old")):  # kodak-old: no jpeg.json
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        write_curve(Curve("ours", "ours", "measured", tuple(b * factor for b in bpps), psnr,
+                          quality=(1, 2, 3, 4), settings={"name": model}), root / folder / "ours.json")
+    lines = models_table(root).splitlines()
+    assert lines[3] == "| old | -20.0% | 0.20-1.60 | 26.00-35.00 | - | - | - |"

@@ -72,3 +72,12 @@ def test_a_models_run_of_ours_alone_is_compared_with_the_datasets_jpeg_run(tmp_p
                           quality=(1, 2, 3, 4), settings={"name": model}), root / folder / "ours.json")
     lines = models_table(root).splitlines()
     assert lines[3] == "| old | -20.0% | 0.20-1.60 | 26.00-35.00 | - | - | - |"
+
+
+def test_the_repositorys_readme_matches_its_committed_results(capsys):
+    """README's numbers are the committed runs' numbers: a results change lands with its README."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    assert bench_main(["readme", "--results", str(repo / "results"), "--readme", str(repo / "README.md"),
+                       "--check"]) == 0, capsys.readouterr().out

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoints import checkpoint_dir, read_manifest, read_release_file, verified_release, write_release
+from ..checkpoints import checkpoint_dir, parse_release, read_manifest, verified_release, write_release
 from ..config import ModelConfig
 from ..errors import CodecError
 from ..model import ForwardOutput, HierarchicalVAE
@@ -107,8 +107,8 @@ def export_peer(model: PeerModel, name: str, step: int, folder: Path | None = No
 def load_peer(name: str = ARCH, folder: Path | None = None) -> tuple[PeerModel, dict]:
     """A shipped peer, sha256-checked, with its entropy tables built -> (model, manifest entry)."""
     folder = peer_dir(folder)
-    name, path = verified_release(name, folder, kind="peer")
-    metadata, state = read_release_file(path)
+    name, path, data = verified_release(name, folder, kind="peer")
+    metadata, state = parse_release(data, path)
     try:
         config = PeerConfig(**json.loads(metadata["config"]))
     except (KeyError, TypeError, ValueError) as e:

@@ -13,7 +13,7 @@ whose member ``header`` holds the safetensors header verbatim and whose member `
 holds byte j of every tensor element (tensors in file order, those with elements wider than j
 bytes), deflated where that helps. Splitting float16 weights into byte planes puts their
 sign-and-exponent bytes together, which deflate shrinks by about a quarter, while the mantissa
-bytes are close to random; the file is about 13% smaller than the safetensors it holds. Packing
+bytes are close to random; the file is about 14% smaller than the safetensors it holds. Packing
 is lossless: the loader rebuilds the exact safetensors bytes and checks them against the same
 sha256, so a packed model decodes every file to the same pixels.
 """
@@ -274,7 +274,10 @@ def pack_release(name: str, folder: Path | None = None, unpack: bool = False, ki
     new = folder / (f"{name}.safetensors" if unpack else f"{name}{PACKED_SUFFIX}")
     if new == old:
         return old
-    content = data if unpack else pack_bytes(data)
+    try:
+        content = data if unpack else pack_bytes(data)
+    except (ValueError, KeyError) as e:  # a dtype or layout this packing does not know
+        raise CodecError(f"{old} cannot be packed: {e}") from None
     tmp = new.with_name(new.name + ".tmp")
     tmp.write_bytes(content)
     os.chmod(tmp, 0o644)

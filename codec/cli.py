@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list installed models")
 
-    k = sub.add_parser("pack", help="store installed models' weights packed (lossless, about 13%% smaller)",
+    k = sub.add_parser("pack", help="store installed models' weights packed (lossless, about 14%% smaller)",
                        description="Store installed models as byte planes in a zip (NAME.planes.zip), which "
                        "loads to the same weights bit for bit (the manifest's sha256 is checked on every load); "
                        "--unpack writes plain safetensors again.")

@@ -67,6 +67,26 @@ def test_resume_continues_exactly(folder, tmp_path):
         assert torch.equal(a["model"][name], b["model"][name]), name
 
 
+def test_resume_keeps_the_runs_own_options(folder, tmp_path):
+    """--resume alone continues the run as it was started (schedule, batch, crop, moving
+    average), not with the defaults of the options left out; an option written changes it."""
+    straight, paused = tmp_path / "a", tmp_path / "b"
+    run = [*TINY_ARGS, "--ema", "0.9", "--steps", "6", "--decay-steps", "3", "--min-lr-ratio", "0.5"]
+    assert train_main([str(folder), "--out", str(straight), *run]) == 0
+    assert train_main([str(folder), "--out", str(paused), "--stop-at", "3", *run]) == 0
+    assert train_main([str(folder), "--out", str(paused), "--resume", "--no-progress"]) == 0
+    a, b = _state(straight), _state(paused)
+    assert b["step"] == 6 and b["ema"]["updates"] == 6
+    for name in a["model"]:
+        assert torch.equal(a["model"][name], b["model"][name]), name
+        assert torch.equal(a["ema"]["model"][name], b["ema"]["model"][name]), name
+    assert json.loads(b["args"])["lr"] == 1e-3
+    assert train_main([str(folder), "--out", str(paused), "--resume", "--no-progress", "--steps", "7",
+                       "--lr", "5e-4"]) == 0
+    c = json.loads(_state(paused)["args"])
+    assert _state(paused)["step"] == 7 and c["lr"] == 5e-4 and c["ema"] == 0.9 and c["crop"] == 64
+
+
 def test_resume_after_a_kill_logs_each_step_once(folder, tmp_path):
     """Killed after step 3's checkpoint but having logged to 6: the resumed log holds
     steps 1..6 once each, and the records of the lost steps are kept aside."""

@@ -86,6 +86,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def given_options(argv: list[str] | None) -> set[str]:
+    """The destinations of the options written on the command line (not left at defaults)."""
+    parser = build_parser()
+    for action in parser._actions:  # a fresh parser: its options' defaults suppressed
+        if action.option_strings:
+            action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv)))
+
+
+# What --resume takes from the command line only: where the run is and how it reports; its
+# shape, anchors and kind live in its config (a differing shape option is refused).
+FROM_COMMAND_LINE = {"folders", "out", "resume", "init_from", "stop_at", "no_progress", "lmbda", "arch",
+                     "peer_n", "peer_m", "channels", "image_channels", "latent_channels", "context", "inject"}
+
+
+def resumed_args(args: argparse.Namespace, stored: dict, given: set[str]) -> argparse.Namespace:
+    """``args`` of a resumed run: each option not written on the command line takes the run's
+    own value (its schedule, batch, crop, moving average, ...), so --resume continues exactly;
+    one that is written changes it from here on."""
+    merged = dict(vars(args))
+    for key, value in stored.items():
+        if key in merged and key not in given and key not in FROM_COMMAND_LINE:
+            merged[key] = tuple(value) if isinstance(value, list) else value
+    return argparse.Namespace(**merged)
+
+
 def count(low: int):
     """argparse type of a whole-number flag of at least ``low``."""
     def parse(text: str) -> int:

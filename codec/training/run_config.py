@@ -5,6 +5,8 @@ another model (``--init-from``), a new run from scratch. Every refusal is one li
 """
 from __future__ import annotations
 
+import json
+
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -65,6 +67,16 @@ def plan_run(args, ckpt_path: Path, main: bool) -> RunPlan:
     if len(betas) != config.num_layers:
         raise SystemExit(f"error: --beta needs {config.num_layers} values, one per layer")
     return RunPlan(config, tuple(betas), resume, source)
+
+
+def stored_args(ckpt_path: Path) -> dict:
+    """The options a run's checkpoint was saved with ({} when there is none to read: plan_run
+    then says what is wrong in one line)."""
+    try:
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
+        return json.loads(state["args"])
+    except Exception:  # noqa: BLE001 - missing, damaged or a snapshot: read_resume reports it
+        return {}
 
 
 def read_resume(ckpt_path: Path) -> dict:

@@ -18,6 +18,7 @@ import json
 import signal
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,11 +26,11 @@ import torch
 from ..config import ModelConfig
 from ..metrics import psnr_db, psnr_rgb_db
 from .data import CropSampler, center_crops, is_validation, list_images, load_rgb, whole_images
-from .flags import Schedule, build_parser
+from .flags import Schedule, build_parser, given_options, resumed_args
 from .grow import describe, grow
 from .peer import build_model
 from .process import Process
-from .run_config import plan_run
+from .run_config import plan_run, stored_args
 from .state import RunFolder
 
 
@@ -337,6 +338,8 @@ class Trainer:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.resume:
+            args = resumed_args(args, stored_args(Path(args.out) / "checkpoint.pt"), given_options(argv))
         Trainer(args).run()
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -6,7 +6,6 @@ another model (``--init-from``), a new run from scratch. Every refusal is one li
 from __future__ import annotations
 
 import json
-
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
